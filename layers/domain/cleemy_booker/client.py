@@ -1,0 +1,326 @@
+"""The one client through which everything talks to Lucca's Cleemy Procurement inbox API."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import ValidationError
+
+from .errors import (
+    DeadlineExceededError,
+    InvalidResponseError,
+    LuccaError,
+    RetryableError,
+    TransportError,
+    error_for_status,
+    parse_problem,
+)
+from .models import InboxDocumentWrite, InboxItem
+from .retry import RetryPolicy, parse_retry_after
+
+INBOX_PATH = "/cleemy-procurement/services/inbox"
+DOCUMENT_PATH = "/cleemy-procurement/services/inbox-documents/{id}"
+BOOK_PATH = "/cleemy-procurement/services/inbox-documents/{id}/book"
+#: Lucca's v4 endpoints serve at most this many items a page.
+MAX_PAGE_SIZE = 1000
+#: Lucca aborts a request after 5 s (408); we give up a little earlier so the retry is ours.
+DEFAULT_TIMEOUT = httpx.Timeout(4.5, connect=2.0)
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+class RequestHook(Protocol):
+    """Every request passes through here: the tenant request budget plugs in at this point."""
+
+    def before_request(self, endpoint: str) -> None:
+        """Called before each attempt; may wait, or raise to refuse the request."""
+
+    def after_response(self, endpoint: str, status: int | None, retry_after: float | None) -> None:
+        """Called after each attempt with its status (None when no answer came)."""
+
+
+class _ApiKeyAuth(httpx.Auth):
+    """Adds Lucca's header; holds the key where no repr, log or exception can show it."""
+
+    def __init__(self, api_key: str) -> None:
+        self.__key = api_key
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"lucca application={self.__key}"
+        yield request
+
+    def __repr__(self) -> str:
+        return "_ApiKeyAuth(***)"
+
+
+def validate_base_url(base_url: str) -> str:
+    """HTTPS only, except on loopback where the simulator runs; no path, query or credentials."""
+    parts = urlsplit(base_url.strip())
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"Lucca base URL must be an absolute http(s) URL, got {base_url!r}")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        raise ValueError(f"Lucca base URL must use https (http only on loopback): {base_url!r}")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError("Lucca base URL must not carry credentials, a query or a fragment")
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+@dataclass(frozen=True)
+class Response:
+    """What a successful call returned, with the ids that tie it to Lucca's logs."""
+
+    status: int
+    body: Any
+    request_id: str | None
+
+
+class LuccaClient:
+    """Count, list, get, update and book inbox documents, with retries and a request hook.
+
+    ``deadline`` (a ``time.monotonic()`` instant, set with ``until``) bounds every retry loop:
+    no wait is started that would end after it.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        http: httpx.Client | None = None,
+        retry: RetryPolicy | None = None,
+        hooks: Sequence[RequestHook] = (),
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not api_key or not api_key.strip():
+            raise ValueError("Lucca API key is empty")
+        self.base_url = validate_base_url(base_url)
+        self._http = http or httpx.Client(timeout=timeout, transport=httpx.HTTPTransport(retries=1))
+        self._auth = _ApiKeyAuth(api_key.strip())
+        self.retry = retry or RetryPolicy()
+        self.hooks = list(hooks)
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self.deadline: float | None = None
+        #: Requests sent per endpoint (every attempt counts: that is what the budget sees).
+        self.requests_sent: Counter[str] = Counter()
+        self.request_ids: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"LuccaClient(base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    @contextmanager
+    def until(self, deadline: float | None) -> Iterator[None]:
+        """Bound every retry inside the block by ``deadline`` (monotonic seconds)."""
+        previous, self.deadline = self.deadline, deadline
+        try:
+            yield
+        finally:
+            self.deadline = previous
+
+    # --- endpoints ---------------------------------------------------------------------------
+
+    def list_page(
+        self,
+        *,
+        page: int,
+        limit: int,
+        filters: Mapping[str, str] | None = None,
+        with_count: bool = False,
+    ) -> dict[str, Any]:
+        """One page of the inbox, raw; ``with_count`` lets the total ride on this request."""
+        if not 0 <= limit <= MAX_PAGE_SIZE:
+            raise ValueError(f"limit must be between 0 and {MAX_PAGE_SIZE}, got {limit}")
+        params: dict[str, str | int] = dict(filters or {})
+        params.update({"limit": limit, "page": page})
+        if with_count:
+            params["fields.root"] = "count"
+        body = self._call("list", "GET", INBOX_PATH, params=params).body
+        return _require_list_shape(body, with_count=with_count)
+
+    def count(self, filters: Mapping[str, str] | None = None) -> int:
+        """The number of inbox documents matching ``filters`` (``limit=0``: no items)."""
+        page = self.list_page(page=1, limit=0, filters=filters, with_count=True)
+        return int(page["count"])
+
+    def get_document(self, document_id: int) -> InboxItem:
+        """One inbox item. Inference: the PUT/book path also answers GET (not in the reference)."""
+        response = self._call("get", "GET", DOCUMENT_PATH.format(id=document_id))
+        return _parse_item(response, endpoint="get")
+
+    def update_document(self, document_id: int, body: InboxDocumentWrite) -> InboxItem:
+        """PUT the complete write shape; Lucca answers with the whole updated item."""
+        response = self._call(
+            "put", "PUT", DOCUMENT_PATH.format(id=document_id), json_body=body.to_json()
+        )
+        return _parse_item(response, endpoint="put")
+
+    def book_document(self, document_id: int) -> Response:
+        """Book: no body, ``Content-Length: 0``. Any 2xx is success (code and body unknown)."""
+        return self._call(
+            "book",
+            "POST",
+            BOOK_PATH.format(id=document_id),
+            content=b"",
+            headers={"Content-Length": "0"},
+        )
+
+    # --- the request loop --------------------------------------------------------------------
+
+    def _call(
+        self,
+        endpoint: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json_body: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._attempt(endpoint, method, path, params, json_body, content, headers)
+            except RetryableError as error:
+                self._wait_or_raise(error, attempt)
+
+    def _wait_or_raise(self, error: RetryableError, attempt: int) -> None:
+        if attempt >= self.retry.max_attempts:
+            raise error
+        delay = self.retry.delay(attempt, error.retry_after, self._rng)
+        if self.deadline is not None and self._clock() + delay >= self.deadline:
+            raise DeadlineExceededError(
+                f"no time left to retry after: {error}",
+                endpoint=error.endpoint,
+                status=error.status,
+                problem=error.problem,
+                request_id=error.request_id,
+                retry_after=error.retry_after,
+            ) from error
+        self._sleep(delay)
+
+    def _attempt(
+        self,
+        endpoint: str,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int] | None,
+        json_body: Any,
+        content: bytes | None,
+        headers: Mapping[str, str] | None,
+    ) -> Response:
+        for hook in self.hooks:
+            hook.before_request(endpoint)
+        self.requests_sent[endpoint] += 1
+        request_headers = {"Accept": "application/json", **(headers or {})}
+        try:
+            response = self._http.request(
+                method,
+                self.base_url + path,
+                params=params,
+                json=json_body,
+                content=content,
+                headers=request_headers,
+                auth=self._auth,
+            )
+        except httpx.TransportError as exc:
+            self._notify(endpoint, None, None)
+            raise TransportError(f"no answer ({type(exc).__name__})", endpoint=endpoint) from None
+        request_id = response.headers.get("x-request-id") or response.headers.get(
+            "x-correlation-id"
+        )
+        if request_id:
+            self.request_ids.append(request_id)
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        self._notify(endpoint, response.status_code, retry_after)
+        if response.is_success:
+            return Response(response.status_code, _decode_json(response, endpoint), request_id)
+        problem = parse_problem(response.content, response.headers.get("content-type"))
+        raise error_for_status(
+            response.status_code,
+            endpoint=endpoint,
+            problem=problem,
+            request_id=request_id,
+            retry_after=retry_after,
+        )
+
+    def _notify(self, endpoint: str, status: int | None, retry_after: float | None) -> None:
+        for hook in self.hooks:
+            hook.after_response(endpoint, status, retry_after)
+
+
+# --- response validation ----------------------------------------------------------------------
+
+
+def _decode_json(response: httpx.Response, endpoint: str) -> Any:
+    """A 2xx body as JSON; an empty body is ``None`` (book may answer with no content)."""
+    if not response.content.strip():
+        return None
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        snippet = parse_problem(response.content, response.headers.get("content-type")).title
+        raise InvalidResponseError(
+            f"expected JSON, got {snippet[:80]!r}",
+            endpoint=endpoint,
+            status=response.status_code,
+            request_id=response.headers.get("x-request-id"),
+        ) from None
+
+
+def _require_list_shape(body: Any, *, with_count: bool) -> dict[str, Any]:
+    if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+        raise InvalidResponseError(
+            "list response has no 'items' array", endpoint="list", status=200
+        )
+    count = body.get("count")
+    if with_count and (not isinstance(count, int) or isinstance(count, bool) or count < 0):
+        raise InvalidResponseError(
+            f"list response has no valid 'count' (got {count!r})", endpoint="list", status=200
+        )
+    return body
+
+
+def _parse_item(response: Response, *, endpoint: str) -> InboxItem:
+    try:
+        return InboxItem.model_validate(response.body)
+    except ValidationError as exc:
+        raise InvalidResponseError(
+            f"not an inbox item: {_first_errors(exc)}",
+            endpoint=endpoint,
+            status=response.status,
+            request_id=response.request_id,
+        ) from None
+
+
+def _first_errors(exc: ValidationError, limit: int = 3) -> str:
+    parts = [
+        f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+        for err in exc.errors()[:limit]
+    ]
+    return "; ".join(parts)
+
+
+__all__ = [
+    "LuccaClient",
+    "LuccaError",
+    "RequestHook",
+    "Response",
+    "validate_base_url",
+]

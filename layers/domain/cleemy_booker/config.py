@@ -1,0 +1,117 @@
+"""Configuration: the environment, read and validated once per cold start, with a clear error."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, Self
+from urllib.parse import parse_qsl
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .client import MAX_PAGE_SIZE, validate_base_url
+
+#: Query parameters the pipeline sets itself; a filter may not override them.
+RESERVED_QUERY_PARAMETERS = frozenset({"limit", "page", "fields.root", "fields", "orderBy"})
+
+
+class ConfigError(ValueError):
+    """The environment does not describe a usable configuration; names each bad variable."""
+
+
+def parse_filters(text: str) -> dict[str, str]:
+    """``InboxFilters`` as a query string (``document.type=Invoice&document.ocrStatus=Processed``).
+
+    The same filters go on every listing request, so the count matches the pages.
+    """
+    text = text.strip().lstrip("?")
+    if not text:
+        return {}
+    pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True)
+    filters: dict[str, str] = {}
+    for name, value in pairs:
+        if not name or not value:
+            raise ValueError(f"filter {name!r} needs a name and a value")
+        if name in RESERVED_QUERY_PARAMETERS:
+            raise ValueError(f"filter {name!r} is set by the pipeline itself")
+        if name in filters:
+            raise ValueError(f"filter {name!r} is given twice; use a comma-separated list")
+        filters[name] = value
+    return filters
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        """Validate the environment; a ``ConfigError`` lists every problem by variable name."""
+        env = os.environ if environ is None else environ
+        try:
+            return cls.model_validate(dict(env))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise ConfigError(f"invalid configuration: {problems}") from None
+
+
+class LuccaSettings(_Settings):
+    """What every function needs to talk to Lucca within the tenant budget."""
+
+    lucca_base_url: str = Field(alias="LUCCA_BASE_URL")
+    api_key_secret: str = Field(alias="LUCCA_API_KEY_SECRET", min_length=1)
+    budget_table: str = Field(alias="BUDGET_TABLE", min_length=1)
+    #: Our share of the tenant's 50 requests per window, leaving room for other integrations.
+    budget_limit: int = Field(alias="BUDGET_LIMIT", default=40, ge=1, le=50)
+    budget_window_seconds: float = Field(alias="BUDGET_WINDOW_SECONDS", default=60.0, gt=0)
+    #: The longest one request may wait for its slot inside a function before deferring.
+    budget_max_wait_seconds: float = Field(alias="BUDGET_MAX_WAIT_SECONDS", default=20.0, ge=0)
+    #: Lucca's key is cached this long; a rotated key is picked up within this time.
+    secret_max_age_seconds: int = Field(alias="SECRET_MAX_AGE_SECONDS", default=300, ge=0)
+
+    @field_validator("lucca_base_url")
+    @classmethod
+    def _https_except_loopback(cls, value: str) -> str:
+        return validate_base_url(value)
+
+
+class PollerSettings(LuccaSettings):
+    queue_url: str = Field(alias="DOCUMENTS_QUEUE_URL", min_length=1)
+    ledger_table: str = Field(alias="LEDGER_TABLE", min_length=1)
+    inbox_filters: dict[str, str] = Field(alias="INBOX_FILTERS", default_factory=dict)
+    page_size: int = Field(alias="PAGE_SIZE", default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    #: A queued document is not queued again for this long (it is waiting or in progress).
+    claim_ttl_seconds: int = Field(alias="CLAIM_TTL_SECONDS", default=3600, ge=60)
+    #: Stop listing when less than this is left of the invocation, to flush and report.
+    stop_margin_seconds: float = Field(alias="STOP_MARGIN_SECONDS", default=10.0, ge=0)
+
+    @field_validator("inbox_filters", mode="before")
+    @classmethod
+    def _parse_filters(cls, value: Any) -> Any:
+        return parse_filters(value) if isinstance(value, str) else value
+
+
+class ProcessorSettings(LuccaSettings):
+    queue_url: str = Field(alias="DOCUMENTS_QUEUE_URL", min_length=1)
+    dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL", min_length=1)
+    ledger_table: str = Field(alias="LEDGER_TABLE", min_length=1)
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+    #: The listed item in a message is trusted this long; older ones are fetched again.
+    listing_fresh_seconds: int = Field(alias="LISTING_FRESH_SECONDS", default=900, ge=0)
+    #: Where the update rules come from: empty (bundled default), a file, or ``ssm:/name``.
+    rules_source: str = Field(alias="RULES_SOURCE", default="")
+    #: Documents above this amount (including taxes) are held for a person; empty = no ceiling.
+    max_auto_amount: Decimal | None = Field(alias="MAX_AUTO_AMOUNT", default=None, gt=0)
+    dry_run: bool = Field(alias="DRY_RUN", default=False)
+    #: Stop starting new documents when less than this is left of the invocation.
+    stop_margin_seconds: float = Field(alias="STOP_MARGIN_SECONDS", default=10.0, ge=0)
+    #: Ledger entries are kept this long (accounting records: years, not days).
+    ledger_retention_days: int = Field(alias="LEDGER_RETENTION_DAYS", default=3650, ge=1)
+
+    @field_validator("max_auto_amount", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value

@@ -1,0 +1,328 @@
+"""The ledger: per document, where it stands and every decision taken about it.
+
+One DynamoDB table, three kinds of item:
+
+* ``doc#{id}`` / ``state`` — the document's current status. The poller claims a document here
+  before queueing it (a conditional write), so overlapping scheduled runs never queue it twice
+  while it waits or is in progress; the processor moves it on (booking, booked, held, failed).
+* ``doc#{id}`` / ``event#{time}#{n}`` — the audit trail: each decision with its time, the rules
+  applied, the field-level diff that was PUT, the reasons, and Lucca's request ids.
+* ``number#{scope}#{number}`` / ``claim`` — which document holds an invoice number within a
+  purchase or owner: claimed atomically before booking, so two documents with the same number
+  are never both booked.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+
+class Status(StrEnum):
+    QUEUED = "QUEUED"
+    PROCESSING = "PROCESSING"
+    UPDATED = "UPDATED"
+    BOOKING = "BOOKING"
+    BOOKED = "BOOKED"
+    HELD = "HELD"
+    FAILED = "FAILED"
+
+
+#: Statuses in which a previous attempt may have changed the document in Lucca.
+TOUCHED = frozenset({Status.UPDATED, Status.BOOKING})
+STATUS_INDEX = "ByStatus"
+
+
+@dataclass(frozen=True)
+class DocumentState:
+    document_id: int
+    status: Status
+    modified_at: str = ""
+    queued_until: float = 0.0
+    updated_at: str = ""
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LedgerEvent:
+    document_id: int
+    at: str
+    kind: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    claimed: bool
+    previous: Status | None = None
+
+
+def _utc_now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _doc_key(document_id: int, sort: str = "state") -> dict[str, Any]:
+    return {"pk": {"S": f"doc#{document_id}"}, "sk": {"S": sort}}
+
+
+def _conditional_failed(exc: ClientError) -> bool:
+    return str(exc.response.get("Error", {}).get("Code")) in {
+        "ConditionalCheckFailedException",
+        "TransactionCanceledException",
+    }
+
+
+def _old_item(exc: ClientError) -> dict[str, Any]:
+    """The item as it was when a condition failed (``ReturnValuesOnConditionCheckFailure``)."""
+    response: dict[str, Any] = dict(exc.response)
+    item = response.get("Item")
+    return item if isinstance(item, dict) else {}
+
+
+def _state_from_item(item: dict[str, Any]) -> DocumentState:
+    reasons = json.loads(item["reasons"]["S"]) if "reasons" in item else []
+    return DocumentState(
+        document_id=int(item["documentId"]["N"]),
+        status=Status(item["status"]["S"]),
+        modified_at=item.get("modifiedAt", {}).get("S", ""),
+        queued_until=float(item.get("queuedUntil", {}).get("N", "0")),
+        updated_at=item.get("updatedAt", {}).get("S", ""),
+        reasons=tuple(reasons),
+    )
+
+
+class Ledger:
+    """Reads and writes the ledger table; takes its DynamoDB client as an argument."""
+
+    def __init__(self, dynamodb: DynamoDBClient, table: str, *, retention_days: int = 3650) -> None:
+        self._ddb = dynamodb
+        self.table = table
+        self.retention_seconds = retention_days * 86400
+
+    # --- state -------------------------------------------------------------------------------
+
+    def state(self, document_id: int) -> DocumentState | None:
+        found = self._ddb.get_item(
+            TableName=self.table, Key=_doc_key(document_id), ConsistentRead=True
+        )
+        return _state_from_item(found["Item"]) if "Item" in found else None
+
+    def claim_for_queue(
+        self, document_id: int, modified_at: str, *, now: float, ttl_seconds: int
+    ) -> ClaimResult:
+        """Claim a listed document for the queue, unless it is already waiting or settled.
+
+        Claimable: never seen; queued long ago (the claim expired: the message may be lost);
+        held or failed *and changed in Lucca since*; stuck in progress past the claim time.
+        """
+        stale_before = datetime.fromtimestamp(now - ttl_seconds, UTC).isoformat(
+            timespec="microseconds"
+        )
+        try:
+            self._ddb.update_item(
+                TableName=self.table,
+                Key=_doc_key(document_id),
+                UpdateExpression=(
+                    "SET #s = :queued, documentId = :id, modifiedAt = :m, queuedUntil = :until, "
+                    "updatedAt = :at, statusKey = :queued REMOVE reasons"
+                ),
+                ConditionExpression=(
+                    "attribute_not_exists(pk)"
+                    " OR (#s = :queued AND queuedUntil < :now)"
+                    " OR (#s IN (:held, :failed) AND modifiedAt <> :m)"
+                    " OR (#s IN (:processing, :updated, :booking) AND updatedAt < :stale)"
+                ),
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":queued": {"S": Status.QUEUED},
+                    ":held": {"S": Status.HELD},
+                    ":failed": {"S": Status.FAILED},
+                    ":processing": {"S": Status.PROCESSING},
+                    ":updated": {"S": Status.UPDATED},
+                    ":booking": {"S": Status.BOOKING},
+                    ":id": {"N": str(document_id)},
+                    ":m": {"S": modified_at},
+                    ":until": {"N": str(int(now + ttl_seconds))},
+                    ":now": {"N": str(int(now))},
+                    ":at": {"S": _utc_now_iso()},
+                    ":stale": {"S": stale_before},
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+            old = _old_item(exc)
+            previous = Status(old["status"]["S"]) if "status" in old else None
+            return ClaimResult(False, previous)
+        return ClaimResult(True)
+
+    def release_claim(self, document_id: int) -> None:
+        """Undo a claim whose message could not be sent, so the next run queues it again."""
+        try:
+            self._ddb.delete_item(
+                TableName=self.table,
+                Key=_doc_key(document_id),
+                ConditionExpression="#s = :queued",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":queued": {"S": Status.QUEUED}},
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+
+    def extend_claim(self, document_id: int, *, until: float) -> None:
+        """A deferred document is still queued: keep the poller from queueing it again."""
+        self._ddb.update_item(
+            TableName=self.table,
+            Key=_doc_key(document_id),
+            UpdateExpression=(
+                "SET #s = if_not_exists(#s, :queued), documentId = :id, queuedUntil = :until, "
+                "statusKey = if_not_exists(statusKey, :queued)"
+            ),
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":queued": {"S": Status.QUEUED},
+                ":id": {"N": str(document_id)},
+                ":until": {"N": str(int(until))},
+            },
+        )
+
+    def record(
+        self,
+        document_id: int,
+        status: Status,
+        kind: str,
+        *,
+        modified_at: str | None = None,
+        reasons: list[str] | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> LedgerEvent:
+        """Move the document to ``status`` and append the event, atomically."""
+        at = _utc_now_iso()
+        state_values: dict[str, Any] = {
+            ":s": {"S": status},
+            ":id": {"N": str(document_id)},
+            ":at": {"S": at},
+            ":r": {"S": json.dumps(reasons or [])},
+        }
+        update = "SET #s = :s, statusKey = :s, documentId = :id, updatedAt = :at, reasons = :r"
+        if modified_at is not None:
+            update += ", modifiedAt = :m"
+            state_values[":m"] = {"S": modified_at}
+        event_detail = {"status": status.value, "reasons": reasons or [], **(detail or {})}
+        event = LedgerEvent(document_id, at, kind, event_detail)
+        self._ddb.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": _doc_key(document_id),
+                        "UpdateExpression": update,
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": state_values,
+                    }
+                },
+                {"Put": {"TableName": self.table, "Item": self._event_item(event)}},
+            ]
+        )
+        return event
+
+    def _event_item(self, event: LedgerEvent) -> dict[str, Any]:
+        expires = int(datetime.fromisoformat(event.at).timestamp()) + self.retention_seconds
+        return {
+            **_doc_key(event.document_id, f"event#{event.at}#{secrets.token_hex(3)}"),
+            "documentId": {"N": str(event.document_id)},
+            "at": {"S": event.at},
+            "kind": {"S": event.kind},
+            "detail": {"S": json.dumps(event.detail, default=str, sort_keys=True)},
+            "expiresAt": {"N": str(expires)},
+        }
+
+    # --- audit queries -----------------------------------------------------------------------
+
+    def history(self, document_id: int) -> list[LedgerEvent]:
+        """Every decision recorded for a document, oldest first."""
+        events: list[LedgerEvent] = []
+        for item in self._query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :event)",
+            ExpressionAttributeValues={
+                ":pk": {"S": f"doc#{document_id}"},
+                ":event": {"S": "event#"},
+            },
+        ):
+            events.append(
+                LedgerEvent(
+                    document_id=int(item["documentId"]["N"]),
+                    at=item["at"]["S"],
+                    kind=item["kind"]["S"],
+                    detail=json.loads(item["detail"]["S"]),
+                )
+            )
+        return events
+
+    def in_status(self, status: Status) -> list[DocumentState]:
+        """Every document currently in ``status`` (e.g. held ones, with their reasons)."""
+        return [
+            _state_from_item(item)
+            for item in self._query(
+                IndexName=STATUS_INDEX,
+                KeyConditionExpression="statusKey = :s",
+                ExpressionAttributeValues={":s": {"S": status}},
+            )
+        ]
+
+    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        paginator = self._ddb.get_paginator("query")
+        for page in paginator.paginate(TableName=self.table, **kwargs):
+            yield from page.get("Items", [])
+
+    # --- invoice numbers ---------------------------------------------------------------------
+
+    def claim_number(self, scope: str, number: str, document_id: int) -> int | None:
+        """Claim ``number`` in ``scope`` for this document; the other holder's id if taken."""
+        key = {"pk": {"S": f"number#{scope}#{number}"}, "sk": {"S": "claim"}}
+        try:
+            self._ddb.put_item(
+                TableName=self.table,
+                Item={**key, "documentId": {"N": str(document_id)}, "at": {"S": _utc_now_iso()}},
+                ConditionExpression="attribute_not_exists(pk) OR documentId = :id",
+                ExpressionAttributeValues={":id": {"N": str(document_id)}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+            old = _old_item(exc)
+            return int(old["documentId"]["N"]) if "documentId" in old else -1
+        return None
+
+    def find_duplicate(self, scope: str, number: str, document_id: int) -> int | None:
+        """``gate.DuplicateLookup``: another document already holding this number, if any."""
+        key = {"pk": {"S": f"number#{scope}#{number}"}, "sk": {"S": "claim"}}
+        found = self._ddb.get_item(TableName=self.table, Key=key, ConsistentRead=True)
+        holder = found.get("Item", {}).get("documentId", {}).get("N")
+        return int(holder) if holder is not None and int(holder) != document_id else None
+
+    def release_number(self, scope: str, number: str, document_id: int) -> None:
+        """Give the number back when the document holding it was not booked after all."""
+        try:
+            self._ddb.delete_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"number#{scope}#{number}"}, "sk": {"S": "claim"}},
+                ConditionExpression="documentId = :id",
+                ExpressionAttributeValues={":id": {"N": str(document_id)}},
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise

@@ -1,0 +1,282 @@
+"""Wiring for the Lambda handlers: settings → AWS clients → domain objects, once per cold start.
+
+Handlers stay thin: they parse the event, call into here, and shape the response. Everything
+here takes its AWS clients from ``AwsClients`` so tests hand it moto-backed ones.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+)
+from botocore.config import Config
+from pydantic import ValidationError
+
+from .budget import DynamoSlotStore, RequestBudget
+from .client import LuccaClient
+from .config import LuccaSettings, PollerSettings, ProcessorSettings
+from .errors import RetryableError
+from .gate import GateConfig
+from .ledger import Ledger
+from .models import DocumentMessage
+from .observability import logger, metrics
+from .poller import InboxPoller, PollReport
+from .processor import DeferDocument, DocumentFailed, DocumentProcessor, ProcessResult
+from .rules import RuleSet, load_rules
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_sqs.client import SQSClient
+
+#: botocore's own retries for AWS calls ("standard" mode: backoff with jitter, 5 tries).
+AWS_CONFIG = Config(
+    retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=3, read_timeout=10
+)
+#: SQS caps a message delay at 15 minutes.
+MAX_SQS_DELAY = 900
+#: A document another instance is processing right now is looked at again after this.
+IN_PROGRESS_DELAY = 30
+
+
+@dataclass(frozen=True)
+class AwsClients:
+    dynamodb: DynamoDBClient
+    sqs: SQSClient
+
+    @classmethod
+    def create(cls, session: boto3.Session | None = None) -> AwsClients:
+        session = session or boto3.Session()
+        return cls(
+            dynamodb=session.client("dynamodb", config=AWS_CONFIG),
+            sqs=session.client("sqs", config=AWS_CONFIG),
+        )
+
+
+def read_api_key(settings: LuccaSettings) -> str:
+    """The Lucca key from Secrets Manager, cached by Powertools for ``secret_max_age``."""
+    value = parameters.get_secret(settings.api_key_secret, max_age=settings.secret_max_age_seconds)
+    key = value.decode() if isinstance(value, bytes) else str(value)
+    if not key.strip():
+        raise ValueError(f"secret {settings.api_key_secret!r} holds an empty API key")
+    return key.strip()
+
+
+def build_client(
+    settings: LuccaSettings, aws: AwsClients, api_key: str
+) -> tuple[LuccaClient, RequestBudget]:
+    budget = RequestBudget(
+        DynamoSlotStore(aws.dynamodb, settings.budget_table),
+        limit=settings.budget_limit,
+        window_seconds=settings.budget_window_seconds,
+        max_wait_seconds=settings.budget_max_wait_seconds,
+    )
+    return LuccaClient(settings.lucca_base_url, api_key, hooks=[budget]), budget
+
+
+def deadline_from(time_left: Callable[[], float], margin: float) -> float:
+    """A ``time.monotonic()`` instant ``margin`` seconds before the invocation ends."""
+    return time.monotonic() + max(0.0, time_left() - margin)
+
+
+# --- poller -----------------------------------------------------------------------------------
+
+
+class PollerRuntime:
+    def __init__(self, settings: PollerSettings, aws: AwsClients, api_key: str) -> None:
+        self.settings = settings
+        self.aws = aws
+        self.client, self.budget = build_client(settings, aws, api_key)
+        self.ledger = Ledger(aws.dynamodb, settings.ledger_table)
+
+    def poll(self, time_left: Callable[[], float]) -> PollReport:
+        poller = InboxPoller(
+            client=self.client,
+            ledger=self.ledger,
+            sqs=self.aws.sqs,
+            queue_url=self.settings.queue_url,
+            filters=self.settings.inbox_filters,
+            page_size=self.settings.page_size,
+            claim_ttl_seconds=self.settings.claim_ttl_seconds,
+            time_left=time_left,
+            stop_margin_seconds=self.settings.stop_margin_seconds,
+        )
+        with self.client.until(deadline_from(time_left, self.settings.stop_margin_seconds)):
+            report = poller.run()
+        metrics.add_metric("DocumentsListed", MetricUnit.Count, report.listed)
+        metrics.add_metric("DocumentsEnqueued", MetricUnit.Count, report.enqueued)
+        metrics.add_metric("LuccaRequests", MetricUnit.Count, report.requests)
+        logger.info("inbox polled", extra={"report": report.as_dict()})
+        return report
+
+
+# --- processor --------------------------------------------------------------------------------
+
+
+class _NotCached(Exception):
+    """Carries an outcome that must not be remembered (held, dry run): a later delivery after
+    the document changed in Lucca must be looked at afresh."""
+
+    def __init__(self, result: ProcessResult) -> None:
+        self.result = result
+        super().__init__(result.outcome)
+
+
+class ProcessorRuntime:
+    def __init__(
+        self,
+        settings: ProcessorSettings,
+        aws: AwsClients,
+        api_key: str,
+        rules: RuleSet,
+    ) -> None:
+        self.settings = settings
+        self.aws = aws
+        self.client, self.budget = build_client(settings, aws, api_key)
+        self.ledger = Ledger(
+            aws.dynamodb, settings.ledger_table, retention_days=settings.ledger_retention_days
+        )
+        self.processor = DocumentProcessor(
+            client=self.client,
+            ledger=self.ledger,
+            rules=rules,
+            gate=GateConfig(max_auto_amount=settings.max_auto_amount),
+            listing_fresh_seconds=settings.listing_fresh_seconds,
+            dry_run=settings.dry_run,
+        )
+        self.idempotency = IdempotencyConfig(
+            event_key_jmespath="documentId",
+            raise_on_no_idempotency_key=True,
+            # A booked document is remembered for a day; after that the ledger still knows.
+            expires_after_seconds=86400,
+        )
+        persistence = DynamoDBPersistenceLayer(
+            table_name=settings.idempotency_table, boto3_client=aws.dynamodb
+        )
+        self._process_once = idempotent_function(
+            data_keyword_argument="message",
+            persistence_store=persistence,
+            config=self.idempotency,
+        )(self._process_terminal)
+        self.time_left: Callable[[], float] = lambda: float("inf")
+
+    def start_invocation(self, time_left: Callable[[], float], lambda_context: Any = None) -> None:
+        self.time_left = time_left
+        if lambda_context is not None:
+            self.idempotency.register_lambda_context(lambda_context)
+
+    def _process_terminal(self, message: dict[str, Any]) -> dict[str, Any]:
+        result = self.processor.process(DocumentMessage.model_validate(message))
+        if result.outcome in ("held", "dry_run"):
+            raise _NotCached(result)
+        return _result_dict(result)
+
+    def handle_record(self, body: str, message_id: str) -> dict[str, Any]:
+        """One SQS record. Raises only to have SQS deliver it again (retryable trouble)."""
+        logger.remove_keys(["document_id"])
+        try:
+            message = DocumentMessage.model_validate_json(body)
+        except ValidationError as exc:
+            reason = f"invalid message: {exc.error_count()} problem(s): {_first_error(exc)}"
+            return self._dead_letter(body, None, reason, "InvalidMessage", message_id)
+        logger.append_keys(document_id=message.documentId)
+        if self.time_left() < self.settings.stop_margin_seconds:
+            return self._defer(message, "not enough time left in this invocation", 1)
+        try:
+            with self.client.until(
+                deadline_from(self.time_left, self.settings.stop_margin_seconds)
+            ):
+                result = self._process_once(message=message.model_dump(mode="json"))
+        except _NotCached as held:
+            result = _result_dict(held.result)
+        except DeferDocument as deferral:
+            return self._defer(message, deferral.reason, deferral.delay_seconds)
+        except IdempotencyAlreadyInProgressError:
+            return self._defer(message, "another instance is processing it", IN_PROGRESS_DELAY)
+        except DocumentFailed as failed:
+            return self._dead_letter(
+                body, message.documentId, failed.reason, failed.error_type, message_id
+            )
+        except RetryableError as error:
+            metrics.add_metric("DocumentsRetried", MetricUnit.Count, 1)
+            logger.warning("retryable failure; SQS will deliver again", extra={"error": str(error)})
+            raise
+        metrics.add_metric(
+            f"Documents{result['outcome'].title().replace('_', '')}", MetricUnit.Count, 1
+        )
+        metrics.add_metric("LuccaRequests", MetricUnit.Count, result["requests"])
+        logger.info("document processed", extra={"result": result})
+        return result
+
+    def _defer(self, message: DocumentMessage, reason: str, delay: float) -> dict[str, Any]:
+        """Hand the document back with a delay, as a new message: a busy budget is not a
+        failure, so it must not count towards the dead-letter queue's receive limit."""
+        deferred = message.model_copy(update={"deferrals": message.deferrals + 1})
+        delay_seconds = max(1, min(MAX_SQS_DELAY, int(delay) + 1))
+        self.aws.sqs.send_message(
+            QueueUrl=self.settings.queue_url,
+            MessageBody=deferred.model_dump_json(),
+            DelaySeconds=delay_seconds,
+        )
+        self.ledger.extend_claim(message.documentId, until=time.time() + delay_seconds + 3600)
+        metrics.add_metric("DocumentsDeferred", MetricUnit.Count, 1)
+        logger.info("document deferred", extra={"reason": reason, "delay": delay_seconds})
+        return {"documentId": message.documentId, "outcome": "deferred", "reasons": [reason]}
+
+    def _dead_letter(
+        self, body: str, document_id: int | None, reason: str, error_type: str, message_id: str
+    ) -> dict[str, Any]:
+        """A permanent failure goes to the DLQ now, with its reason, instead of burning every
+        retry; the original record then counts as handled."""
+        attributes: dict[str, Any] = {
+            "failureReason": {"DataType": "String", "StringValue": reason[:1000]},
+            "errorType": {"DataType": "String", "StringValue": error_type},
+            "sourceMessageId": {"DataType": "String", "StringValue": message_id},
+        }
+        if document_id is not None:
+            attributes["documentId"] = {"DataType": "Number", "StringValue": str(document_id)}
+        self.aws.sqs.send_message(
+            QueueUrl=self.settings.dead_letter_queue_url,
+            MessageBody=body,
+            MessageAttributes=attributes,
+        )
+        metrics.add_metric("DocumentsDeadLettered", MetricUnit.Count, 1)
+        logger.error("document dead-lettered", extra={"reason": reason, "errorType": error_type})
+        return {"documentId": document_id, "outcome": "dead_lettered", "reasons": [reason]}
+
+
+def _result_dict(result: ProcessResult) -> dict[str, Any]:
+    return {
+        "documentId": result.document_id,
+        "outcome": result.outcome,
+        "reasons": list(result.reasons),
+        "updated": result.updated,
+        "requests": result.requests,
+        "requestIds": list(result.request_ids),
+    }
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in err['loc']) or '(body)'}: {err['msg']}"
+
+
+def load_processor_rules(settings: ProcessorSettings) -> RuleSet:
+    """Rules from SSM (``ssm:/name``, through Powertools parameters) or a file / the default."""
+    source = settings.rules_source.strip()
+    if source.startswith("ssm:"):
+        text = parameters.get_parameter(source.removeprefix("ssm:"), max_age=300)
+        return RuleSet.from_text(str(text), source=source)
+    return load_rules(source or None)

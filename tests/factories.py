@@ -1,0 +1,78 @@
+"""Inbox items as Lucca sends them, for tests that do not need the simulator."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+BASE_ITEM: dict[str, Any] = {
+    "id": 501,
+    "document": {
+        "id": 501,
+        "owner": {
+            "id": 7,
+            "href": "/api/v3/users/7",
+            "name": "Ada Martin",
+            "firstName": "Ada",
+            "lastName": "Martin",
+            "pictureHref": None,
+        },
+        "type": "Invoice",
+        "context": {
+            "purchase": {"id": 90, "href": "/purchases/90", "name": "Paper", "type": "Subscription"}
+        },
+        "documentBreakdown": {"id": 3, "href": "/breakdowns/3", "name": "Default"},
+        "documentDate": "2026-10-02",
+        "documentNumber": "F-2026-00123",
+        "amountIncludingTaxes": {
+            "excludingTaxes": {"value": 100.0, "currency": "EUR"},
+            "taxes": [{"rateTypeId": 1, "value": 20.0, "currency": "EUR"}],
+            "includingTaxes": {"value": 120.0, "currency": "EUR"},
+            "roundingMode": "HalfUp",
+        },
+        "accountingLabel": None,
+        "comment": "Papeterie Dupont",
+        "intraCommunityTaxes": False,
+        "attachments": [
+            {
+                "id": 1,
+                "file": {
+                    "id": "7b0c1c5e-2f1e-4bb8-9a51-0c3f1d3e9b11",
+                    "href": "/files/1",
+                    "name": "f.pdf",
+                    "displayHref": "/files/1/display",
+                },
+                "createdAt": "2026-10-02T09:00:00.0000000+02:00",
+                "pages": {"displayHrefTemplate": "/p/{page}", "count": 1},
+            }
+        ],
+        "ocrStatus": "Processed",
+        "dueDate": None,
+        "paymentDetails": {
+            "paymentMethod": "BankTransfer",
+            "bankAccount": {"iban": "FR7630006000011234567890189", "bic": "AGRIFRPP"},
+        },
+        "createdAt": "2026-10-02T09:00:00.1234567+02:00",
+        "modifiedAt": "2026-10-03T10:00:00.1234567+02:00",
+        "author": {"id": 7},
+        "modifier": {"id": 7},
+        "supplierReference": "SUP-88",
+        "costCenterCode": "CC-7",
+    },
+    "source": {"type": "email"},
+    "action": {},
+    "createdAt": "2026-10-02T09:00:00.1234567+02:00",
+    "modifiedAt": "2026-10-03T10:00:00.1234567+02:00",
+    "author": {"id": 7},
+    "modifier": {"id": 7},
+    "workflowHint": {"step": 1},
+}
+
+
+def raw_item(document_id: int = 501, **document_changes: Any) -> dict[str, Any]:
+    """A raw inbox item; keyword arguments replace fields of ``document``."""
+    item = copy.deepcopy(BASE_ITEM)
+    item["id"] = document_id
+    item["document"]["id"] = document_id
+    item["document"].update(document_changes)
+    return item
