@@ -16,6 +16,7 @@ os.environ.update(
         "POWERTOOLS_SERVICE_NAME": "cleemy-booker-tests",
         "POWERTOOLS_METRICS_NAMESPACE": "CleemyBookerTests",
         "POWERTOOLS_DEV": "false",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
     }
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)

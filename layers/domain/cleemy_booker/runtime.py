@@ -198,7 +198,7 @@ class ProcessorRuntime:
             with self.client.until(
                 deadline_from(self.time_left, self.settings.stop_margin_seconds)
             ):
-                result = self._process_once(message=message.model_dump(mode="json"))
+                result: dict[str, Any] = self._process_once(message=message.model_dump(mode="json"))
         except _NotCached as held:
             result = _result_dict(held.result)
         except DeferDocument as deferral:

@@ -1,0 +1,364 @@
+"""The review gate: may this document be booked without a person looking at it?
+
+Booking is hard to undo, so a document that fails any check is HELD: not booked, not
+dead-lettered, recorded with reasons an accountant can act on. The gate looks at the state that
+*would* be booked: the OCR status from the inbox item (Lucca's, read-only), everything else from
+the write body after the update rules.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .models import OCR_FINISHED, InboxDocumentWrite, InboxItem, Money
+from .rules import RulesOutcome, check_write_path, get_path
+
+DEFAULT_REQUIRED_FIELDS = (
+    "document.documentNumber",
+    "document.documentDate",
+    "document.amountIncludingTaxes.excludingTaxes.value",
+    "document.amountIncludingTaxes.includingTaxes.value",
+    "document.type",
+)
+
+#: What an accountant calls the fields a hold message may name.
+FIELD_NAMES = {
+    "document.documentNumber": "invoice number",
+    "document.documentDate": "invoice date",
+    "document.amountIncludingTaxes.excludingTaxes.value": "amount excluding taxes",
+    "document.amountIncludingTaxes.includingTaxes.value": "amount including taxes",
+    "document.type": "document type",
+    "document.ownerId": "owner",
+    "document.dueDate": "due date",
+    "document.accountingLabel": "accounting label",
+    "document.comment": "comment",
+    "document.context.purchase.id": "purchase",
+    "document.paymentDetails.bankAccount.iban": "IBAN",
+}
+
+
+class GateConfig(BaseModel):
+    """Every check can be tuned or turned off; the defaults are the readiness check."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    require_ocr_finished: bool = True
+    required_fields: list[str] = Field(default_factory=lambda: list(DEFAULT_REQUIRED_FIELDS))
+    #: excluding taxes + the tax lines must equal including taxes within this (rounding).
+    amount_tolerance: Decimal = Field(default=Decimal("0.01"), ge=0)
+    check_amounts_add_up: bool = True
+    #: Auto-booking ceiling on |including taxes|, in the document's own currency.
+    max_auto_amount: Decimal | None = Field(default=None, gt=0)
+    check_duplicate_numbers: bool = True
+    currencies_must_match: bool = True
+    allowed_types: list[str] = Field(default_factory=lambda: ["Invoice", "CreditNote"])
+    #: An invoice of zero or less is an OCR misread or a credit note filed as an invoice.
+    invoices_must_be_positive: bool = True
+    #: Lucca does not publish how credit notes are signed, so by default either sign passes.
+    credit_note_sign: Literal["any", "positive", "negative"] = "any"
+    check_due_date_order: bool = True
+    #: An invoice dated further ahead than this is almost certainly a misread date.
+    max_days_in_future: int | None = Field(default=7, ge=0)
+
+    @field_validator("required_fields")
+    @classmethod
+    def _fields_the_write_carries(cls, paths: list[str]) -> list[str]:
+        # Read-only fields are never in the write body: requiring one would hold everything.
+        for path in paths:
+            check_write_path(path)
+        return paths
+
+
+@dataclass(frozen=True)
+class HoldReason:
+    code: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+class DuplicateLookup(Protocol):
+    def find_duplicate(self, scope: str, number: str, document_id: int) -> int | None:
+        """Another document id already booked/claimed with this number in this scope, or None."""
+        ...
+
+
+class InMemoryDuplicates:
+    """A DuplicateLookup over documents seen in one run (the dry run's own inbox listing)."""
+
+    def __init__(self) -> None:
+        self._holders: defaultdict[tuple[str, str], set[int]] = defaultdict(set)
+
+    def add(self, scope: str, number: str, document_id: int) -> None:
+        self._holders[(scope, number)].add(document_id)
+
+    def find_duplicate(self, scope: str, number: str, document_id: int) -> int | None:
+        others = self._holders.get((scope, number), set()) - {document_id}
+        return min(others) if others else None
+
+
+class ChainedDuplicates:
+    """Ask each lookup in turn (e.g. the ledger of booked numbers, then this run's listing)."""
+
+    def __init__(self, *lookups: DuplicateLookup | None) -> None:
+        self._lookups = [lookup for lookup in lookups if lookup is not None]
+
+    def find_duplicate(self, scope: str, number: str, document_id: int) -> int | None:
+        for each in self._lookups:
+            other = each.find_duplicate(scope, number, document_id)
+            if other is not None:
+                return other
+        return None
+
+
+def duplicate_scope(item: InboxItem, write: InboxDocumentWrite) -> str | None:
+    """Where an invoice number must be unique: its purchase if attached, else its owner.
+
+    There is no supplier field on an inbox item; a purchase belongs to one supplier, and the
+    owner is the closest stand-in otherwise. ``item`` is taken so a scope needing read-only data
+    can be added without changing callers. None: no scope, so no duplicate check is possible.
+    """
+    context = write.document.context or {}
+    purchase = context.get("purchase") if isinstance(context, dict) else None
+    purchase_id = purchase.get("id") if isinstance(purchase, dict) else None
+    if purchase_id is not None:
+        return f"purchase:{purchase_id}"
+    if write.document.ownerId is not None:
+        return f"owner:{write.document.ownerId}"
+    return None
+
+
+def duplicate_number(write: InboxDocumentWrite) -> str | None:
+    """The number as the processor claims it (unchanged), or None when there is none."""
+    number = write.document.documentNumber
+    return number if number and number.strip() else None
+
+
+# --- the checks -------------------------------------------------------------------------------
+
+
+def review(
+    item: InboxItem,
+    outcome: RulesOutcome,
+    config: GateConfig,
+    duplicates: DuplicateLookup | None = None,
+    *,
+    today: date | None = None,
+) -> list[HoldReason]:
+    """Every reason to hold this document; an empty list means it may be booked."""
+    missing = _missing_fields(outcome.write, config)
+    missing_paths = {path for path, _ in missing}
+    return [
+        *_ocr(item, config),
+        *_rule_failures(outcome),
+        *(reason for _, reason in missing),
+        *_type(outcome.write, config, missing_paths),
+        *_currencies(outcome.write, config),
+        *_amounts_add_up(outcome.write, config),
+        *_sign(outcome.write, config),
+        *_ceiling(outcome.write, config),
+        *_dates(outcome.write, config, today or date.today()),
+        *_duplicates(item, outcome.write, config, duplicates),
+    ]
+
+
+def _ocr(item: InboxItem, config: GateConfig) -> Iterator[HoldReason]:
+    status = item.document.ocrStatus
+    if not config.require_ocr_finished or status in OCR_FINISHED:
+        return
+    if status is None:
+        message = "Lucca does not say whether reading the document (OCR) has finished"
+    elif status == "Failed":
+        message = "reading the document (OCR) failed: its data must be entered by hand in Lucca"
+    else:
+        message = f"reading the document (OCR) is still {status}: wait until it has finished"
+    yield HoldReason("ocr_not_finished", message)
+
+
+def _rule_failures(outcome: RulesOutcome) -> Iterator[HoldReason]:
+    for name, why in outcome.failed:
+        yield HoldReason("rule_failed", f"update rule {name!r} could not apply: {why}")
+
+
+def _missing_fields(write: InboxDocumentWrite, config: GateConfig) -> list[tuple[str, HoldReason]]:
+    body = write.to_json()
+    missing = []
+    for path in config.required_fields:
+        value = get_path(body, path)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            name = FIELD_NAMES.get(path, path)
+            missing.append((path, HoldReason("missing_field", f"{name} is missing ({path})")))
+    return missing
+
+
+def _type(
+    write: InboxDocumentWrite, config: GateConfig, missing_paths: set[str]
+) -> Iterator[HoldReason]:
+    kind = write.document.type
+    if kind in config.allowed_types or "document.type" in missing_paths:
+        return
+    allowed = ", ".join(config.allowed_types) or "none"
+    shown = kind or "not set"
+    yield HoldReason(
+        "type_not_allowed",
+        f"document type is {shown}, which is not booked automatically (allowed: {allowed})",
+    )
+
+
+def _currency_lines(write: InboxDocumentWrite) -> list[tuple[str, str]]:
+    """(which amount, its currency) for every amount on the document."""
+    amounts = write.document.amountIncludingTaxes
+    if amounts is None:
+        return []
+    lines: list[tuple[str, str]] = []
+    if amounts.excludingTaxes is not None:
+        lines.append(("excluding taxes", amounts.excludingTaxes.currency))
+    lines += [(f"tax line {n}", tax.currency) for n, tax in enumerate(amounts.taxes, 1)]
+    if amounts.includingTaxes is not None:
+        lines.append(("including taxes", amounts.includingTaxes.currency))
+    return lines
+
+
+def _currencies(write: InboxDocumentWrite, config: GateConfig) -> Iterator[HoldReason]:
+    if not config.currencies_must_match:
+        return
+    by_currency: dict[str, list[str]] = defaultdict(list)
+    for label, currency in _currency_lines(write):
+        by_currency[currency].append(label)
+    if len(by_currency) > 1:
+        parts = [f"{currency} ({', '.join(labels)})" for currency, labels in by_currency.items()]
+        yield HoldReason(
+            "currency_mismatch", f"amounts are in different currencies: {'; '.join(parts)}"
+        )
+
+
+def _amounts_add_up(write: InboxDocumentWrite, config: GateConfig) -> Iterator[HoldReason]:
+    amounts = write.document.amountIncludingTaxes
+    if not config.check_amounts_add_up or amounts is None:
+        return
+    if amounts.excludingTaxes is None or amounts.includingTaxes is None:
+        return  # a missing amount is reported as a missing field
+    excluding = amounts.excludingTaxes.value
+    taxes = sum((tax.value for tax in amounts.taxes), Decimal(0))
+    including = amounts.includingTaxes.value
+    expected = excluding + taxes
+    off_by = abs(including - expected)
+    if off_by > config.amount_tolerance:
+        currency = amounts.includingTaxes.currency
+        yield HoldReason(
+            "amounts_mismatch",
+            f"excluding {format_amount(excluding)} + taxes {format_amount(taxes)} = "
+            f"{format_amount(expected)}, but including taxes is {format_amount(including)} "
+            f"(off by {format_amount(off_by)} {currency})",
+        )
+
+
+def _including(write: InboxDocumentWrite) -> Money | None:
+    amounts = write.document.amountIncludingTaxes
+    return amounts.includingTaxes if amounts is not None else None
+
+
+def _sign(write: InboxDocumentWrite, config: GateConfig) -> Iterator[HoldReason]:
+    total = _including(write)
+    if total is None:
+        return
+    shown = f"{format_amount(total.value)} {total.currency}"
+    kind = write.document.type
+    if kind == "Invoice" and config.invoices_must_be_positive and total.value <= 0:
+        yield HoldReason(
+            "amount_sign",
+            f"an invoice of {shown}: an invoice should be positive (is it a credit note?)",
+        )
+    elif kind == "CreditNote" and config.credit_note_sign != "any":
+        wrong = total.value <= 0 if config.credit_note_sign == "positive" else total.value >= 0
+        if wrong:
+            yield HoldReason(
+                "amount_sign",
+                f"a credit note of {shown}: credit notes are expected to be "
+                f"{config.credit_note_sign} here",
+            )
+
+
+def _ceiling(write: InboxDocumentWrite, config: GateConfig) -> Iterator[HoldReason]:
+    total = _including(write)
+    ceiling = config.max_auto_amount
+    if total is None or ceiling is None or abs(total.value) <= ceiling:
+        return
+    yield HoldReason(
+        "above_ceiling",
+        f"amount including taxes {format_amount(total.value)} {total.currency} is above the "
+        f"auto-booking ceiling of {format_amount(ceiling)}",
+    )
+
+
+def _dates(write: InboxDocumentWrite, config: GateConfig, today: date) -> Iterator[HoldReason]:
+    issued, due = write.document.documentDate, write.document.dueDate
+    if config.check_due_date_order and issued is not None and due is not None and due < issued:
+        yield HoldReason(
+            "due_before_invoice_date",
+            f"due date {due.isoformat()} is before the invoice date {issued.isoformat()}",
+        )
+    ahead = config.max_days_in_future
+    if ahead is not None and issued is not None and issued > today + timedelta(days=ahead):
+        yield HoldReason(
+            "date_in_future",
+            f"invoice date {issued.isoformat()} is {(issued - today).days} days in the future "
+            "(a misread date?)",
+        )
+
+
+def _duplicates(
+    item: InboxItem,
+    write: InboxDocumentWrite,
+    config: GateConfig,
+    duplicates: DuplicateLookup | None,
+) -> Iterator[HoldReason]:
+    number = duplicate_number(write)
+    if not config.check_duplicate_numbers or duplicates is None or number is None:
+        return
+    scope = duplicate_scope(item, write)
+    if scope is None:
+        return
+    other = duplicates.find_duplicate(scope, number, item.document_id)
+    if other is not None and other != item.document_id:
+        yield HoldReason(
+            "duplicate_number",
+            f"invoice number {number} is also used by document {other} ({describe_scope(scope)})",
+        )
+
+
+def describe_scope(scope: str) -> str:
+    kind, _, ident = scope.partition(":")
+    return f"same {kind} {ident}" if ident else scope
+
+
+def format_amount(value: Decimal) -> str:
+    """12,500.00: two decimals, more when the amount has them (3-decimal currencies)."""
+    exponent = value.as_tuple().exponent
+    places = max(2, -exponent) if isinstance(exponent, int) else 2
+    return f"{value:,.{places}f}"
+
+
+def reasons_json(reasons: list[HoldReason]) -> list[dict[str, Any]]:
+    return [reason.to_json() for reason in reasons]
+
+
+__all__ = [
+    "ChainedDuplicates",
+    "DuplicateLookup",
+    "GateConfig",
+    "HoldReason",
+    "InMemoryDuplicates",
+    "duplicate_number",
+    "duplicate_scope",
+    "format_amount",
+    "review",
+]

@@ -1,0 +1,431 @@
+"""A dry run an accountant can read: what the pipeline would do with each inbox document.
+
+It lists the inbox (listing requests only: no GET, no PUT, no book, so nothing changes in Lucca
+and the shared budget of 50 requests a minute barely notices), applies the update rules and the
+review gate to each document exactly as the processor would, and says per document whether it
+would be booked as it is, updated then booked, or held, and why.
+
+    python -m cleemy_booker.plan --base-url https://acme.ilucca.net --rules rules.yaml
+
+The API key is read from an environment variable (``--api-key-env``, default ``LUCCA_API_KEY``),
+never from the command line, and never printed. No AWS access is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import textwrap
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal, TextIO
+
+from pydantic import ValidationError
+
+from .client import MAX_PAGE_SIZE, LuccaClient
+from .config import parse_filters
+from .errors import AuthError, LuccaError
+from .gate import (
+    ChainedDuplicates,
+    DuplicateLookup,
+    GateConfig,
+    HoldReason,
+    InMemoryDuplicates,
+    duplicate_number,
+    duplicate_scope,
+    format_amount,
+    review,
+)
+from .listing import ListedDocument, ListingStats, iter_inbox
+from .models import InboxItem
+from .rules import FieldChange, RulesConfigError, RuleSet, RulesOutcome, load_rules
+
+Decision = Literal["book", "update+book", "hold"]
+DECISIONS: tuple[Decision, ...] = ("book", "update+book", "hold")
+TABLE_WIDTH = 120
+EXIT_OK, EXIT_LUCCA_ERROR, EXIT_BAD_CONFIG = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """One document and what would happen to it (values as they would be booked)."""
+
+    document_id: int
+    number: str | None
+    label: str | None
+    amount: Decimal | None
+    currency: str | None
+    ocr_status: str | None
+    decision: Decision
+    reasons: tuple[HoldReason, ...] = ()
+    changes: tuple[FieldChange, ...] = ()
+    applied_rules: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "documentId": self.document_id,
+            "number": self.number,
+            "label": self.label,
+            "amountIncludingTaxes": _json_number(self.amount),
+            "currency": self.currency,
+            "ocrStatus": self.ocr_status,
+            "decision": self.decision,
+            "reasons": [reason.to_json() for reason in self.reasons],
+            "changes": [asdict(change) for change in self.changes],
+            "rulesApplied": list(self.applied_rules),
+        }
+
+
+@dataclass(frozen=True)
+class PlanTotals:
+    documents: int
+    by_decision: dict[str, int]
+    #: "book" (with or without an update) and "hold" → currency → sum of amounts incl. taxes.
+    amounts: dict[str, dict[str, Decimal]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "documents": self.documents,
+            "byDecision": self.by_decision,
+            "amounts": {
+                group: {currency: _json_number(total) for currency, total in sums.items()}
+                for group, sums in self.amounts.items()
+            },
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    entries: tuple[PlanEntry, ...]
+    #: Requests this plan sent to Lucca, per endpoint (only "list" is expected).
+    requests: dict[str, int]
+    listing: ListingStats = field(default_factory=ListingStats)
+
+    @property
+    def requests_spent(self) -> int:
+        return sum(self.requests.values())
+
+    @property
+    def totals(self) -> PlanTotals:
+        by_decision = Counter(entry.decision for entry in self.entries)
+        amounts: dict[str, defaultdict[str, Decimal]] = {
+            "book": defaultdict(Decimal),
+            "hold": defaultdict(Decimal),
+        }
+        for entry in self.entries:
+            if entry.amount is not None and entry.currency:
+                group = "hold" if entry.decision == "hold" else "book"
+                amounts[group][entry.currency] += entry.amount
+        return PlanTotals(
+            documents=len(self.entries),
+            by_decision={decision: by_decision[decision] for decision in DECISIONS},
+            amounts={group: dict(sorted(sums.items())) for group, sums in amounts.items()},
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "entries": [entry.to_json() for entry in self.entries],
+            "totals": self.totals.to_json(),
+            "requests": {**self.requests, "total": self.requests_spent},
+            "listing": {
+                "count": self.listing.count,
+                "pages": self.listing.pages,
+                "stoppedBecause": self.listing.stopped_because,
+                "invalidItems": self.listing.invalid_items,
+                "unusable": list(self.listing.unusable),
+            },
+        }
+
+    def render_json(self) -> str:
+        return json.dumps(self.to_json(), indent=2, ensure_ascii=False)
+
+    def render_table(self) -> str:
+        return render_table(self)
+
+
+# --- building the plan ------------------------------------------------------------------------
+
+
+def build_plan(
+    client: LuccaClient,
+    filters: Mapping[str, str] | None,
+    rules: RuleSet,
+    gate_config: GateConfig,
+    *,
+    page_size: int = MAX_PAGE_SIZE,
+    duplicates: DuplicateLookup | None = None,
+    today: date | None = None,
+) -> Plan:
+    """List the inbox once and decide, for each document, what the processor would do."""
+    sent_before = Counter(client.requests_sent)
+    stats = ListingStats()
+    listed = list(iter_inbox(client, filters, page_size=page_size, stats=stats))
+    outcomes = {doc.document_id: rules.apply(doc.item) for doc in listed if doc.item is not None}
+    # Two documents of this very listing with one number are duplicates too, booked or not.
+    lookup = ChainedDuplicates(duplicates, _numbers_in_listing(listed, outcomes))
+    entries = [_entry(doc, outcomes, gate_config, lookup, today) for doc in listed]
+    spent = Counter(client.requests_sent)
+    spent.subtract(sent_before)
+    return Plan(tuple(entries), {name: n for name, n in spent.items() if n > 0}, stats)
+
+
+def _numbers_in_listing(
+    listed: Iterable[ListedDocument], outcomes: Mapping[int, RulesOutcome]
+) -> InMemoryDuplicates:
+    numbers = InMemoryDuplicates()
+    for doc in listed:
+        if doc.item is None:
+            continue
+        write = outcomes[doc.document_id].write
+        scope, number = duplicate_scope(doc.item, write), duplicate_number(write)
+        if scope is not None and number is not None:
+            numbers.add(scope, number, doc.document_id)
+    return numbers
+
+
+def _entry(
+    doc: ListedDocument,
+    outcomes: Mapping[int, RulesOutcome],
+    gate_config: GateConfig,
+    duplicates: DuplicateLookup,
+    today: date | None,
+) -> PlanEntry:
+    if doc.item is None:
+        reason = HoldReason("invalid_item", doc.problem or "the item could not be read")
+        return PlanEntry(doc.document_id, None, None, None, None, None, "hold", (reason,))
+    outcome = outcomes[doc.document_id]
+    reasons = review(doc.item, outcome, gate_config, duplicates, today=today)
+    decision: Decision = "hold" if reasons else ("update+book" if outcome.changed else "book")
+    written = outcome.write.document
+    total = written.amountIncludingTaxes.includingTaxes if written.amountIncludingTaxes else None
+    return PlanEntry(
+        document_id=doc.document_id,
+        number=written.documentNumber,
+        label=_label(doc.item, outcome),
+        amount=total.value if total else None,
+        currency=total.currency if total else None,
+        ocr_status=doc.item.document.ocrStatus,
+        decision=decision,
+        reasons=tuple(reasons),
+        changes=outcome.changes,
+        applied_rules=outcome.applied,
+    )
+
+
+def _label(item: InboxItem, outcome: RulesOutcome) -> str | None:
+    """What tells a person which invoice this is; there is no supplier field on an inbox item."""
+    written = outcome.write.document
+    context = item.document.context
+    purchase = context.purchase.name if context and context.purchase else None
+    return written.accountingLabel or written.comment or purchase
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+#: (title, width, right-aligned); widths add up with two-space gaps to 103 of 120 columns.
+_COLUMNS = (
+    ("ID", 8, True),
+    ("Number", 16, False),
+    ("Label", 26, False),
+    ("Incl. taxes", 14, True),
+    ("Cur", 3, False),
+    ("OCR", 13, False),
+    ("Decision", 11, False),
+)
+_DETAIL_INDENT = " " * 10
+
+
+def _cell(text: str, width: int, right: bool) -> str:
+    text = " ".join(text.split())  # a label may hold newlines or tabs
+    if len(text) > width:
+        text = text[: width - 1] + "…"
+    return text.rjust(width) if right else text.ljust(width)
+
+
+def _row(values: Sequence[str]) -> str:
+    cells = (_cell(v, width, right) for v, (_, width, right) in zip(values, _COLUMNS, strict=True))
+    return "  ".join(cells).rstrip()
+
+
+def _entry_cells(entry: PlanEntry) -> list[str]:
+    amount = format_amount(entry.amount) if entry.amount is not None else "-"
+    return [
+        str(entry.document_id),
+        entry.number or "-",
+        entry.label or "-",
+        amount,
+        entry.currency or "-",
+        entry.ocr_status or "-",
+        entry.decision,
+    ]
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _details(entry: PlanEntry) -> list[str]:
+    lines = [f"hold  {reason.code}: {reason.message}" for reason in entry.reasons]
+    lines += [
+        f"set   {change.path}: {_json_text(change.before)} -> {_json_text(change.after)}"
+        for change in entry.changes
+    ]
+    return lines
+
+
+def _wrap(text: str, indent: str) -> list[str]:
+    return textwrap.wrap(
+        text, width=TABLE_WIDTH, initial_indent=indent, subsequent_indent=indent + "      "
+    ) or [indent]
+
+
+def _money_sums(sums: Mapping[str, Decimal]) -> str:
+    return ", ".join(f"{format_amount(total)} {currency}" for currency, total in sums.items())
+
+
+def _totals_lines(plan: Plan) -> list[str]:
+    totals = plan.totals
+    counts = ", ".join(f"{totals.by_decision[d]} {d}" for d in DECISIONS)
+    requests = ", ".join(f"{name} {n}" for name, n in sorted(plan.requests.items()))
+    listing = plan.listing
+    lines = [
+        f"Totals: {totals.documents} documents: {counts}",
+        f"  to book: {_money_sums(totals.amounts['book']) or 'nothing'}",
+        f"  held:    {_money_sums(totals.amounts['hold']) or 'nothing'}",
+        f"Requests to Lucca: {plan.requests_spent} ({requests or 'none'}); "
+        f"inbox count {listing.count}, {listing.pages} page(s), {listing.stopped_because}",
+    ]
+    if listing.unusable:
+        lines.append(f"  {len(listing.unusable)} listed item(s) had no usable id and are not shown")
+    return [wrapped for line in lines for wrapped in _wrap(line, "")]
+
+
+def render_table(plan: Plan) -> str:
+    """Fixed-width text, at most 120 columns: one row per document, its reasons and changes
+    indented under it, then the totals."""
+    header = _row([title for title, _, _ in _COLUMNS])
+    rule = _row(["-" * width for _, width, _ in _COLUMNS])
+    lines = ["Dry run: nothing was changed in Lucca.", header, rule]
+    for entry in plan.entries:
+        lines.append(_row(_entry_cells(entry)))
+        for detail in _details(entry):
+            lines += _wrap(detail, _DETAIL_INDENT)
+    if not plan.entries:
+        lines.append("(the inbox is empty for these filters)")
+    lines += [rule, *_totals_lines(plan)]
+    return "\n".join(lines)
+
+
+def _json_number(value: Decimal | None) -> int | float | None:
+    if value is None:
+        return None
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+# --- command line -----------------------------------------------------------------------------
+
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
+
+
+class BadConfig(Exception):
+    """A command-line setting that cannot work; the message says which and why."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m cleemy_booker.plan",
+        description="Dry run: list the Lucca inbox and show, per document, what the pipeline "
+        "would do (book, update then book, or hold) and why. Changes nothing in Lucca.",
+    )
+    parser.add_argument("--base-url", required=True, help="e.g. https://acme.ilucca.net")
+    parser.add_argument(
+        "--api-key-env",
+        default="LUCCA_API_KEY",
+        help="name of the environment variable holding the API key (default: LUCCA_API_KEY)",
+    )
+    parser.add_argument("--filters", default="", help='e.g. "document.type=Invoice"')
+    parser.add_argument("--rules", default=None, help="rules file (JSON or YAML)")
+    parser.add_argument("--max-auto-amount", default=None, help="auto-booking ceiling")
+    parser.add_argument("--page-size", type=int, default=MAX_PAGE_SIZE)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def _api_key(env: Mapping[str, str], name: str) -> str:
+    key = env.get(name, "").strip()
+    if key:
+        return key
+    # Echo the name only when it looks like one: someone may have passed the key itself here.
+    shown = name if _ENV_NAME.fullmatch(name) else "given by --api-key-env"
+    raise BadConfig(
+        f"the environment variable {shown} is not set or empty; the API key is read from the "
+        "environment, never from the command line"
+    )
+
+
+def _gate_config(max_auto_amount: str | None) -> GateConfig:
+    try:
+        ceiling = Decimal(max_auto_amount) if max_auto_amount is not None else None
+        return GateConfig(max_auto_amount=ceiling)
+    except (InvalidOperation, ValidationError):
+        raise BadConfig(
+            f"--max-auto-amount must be a positive number, got {max_auto_amount!r}"
+        ) from None
+
+
+def _settings(
+    args: argparse.Namespace, env: Mapping[str, str]
+) -> tuple[str, dict[str, str], RuleSet, GateConfig]:
+    if not 1 <= args.page_size <= MAX_PAGE_SIZE:
+        raise BadConfig(f"--page-size must be between 1 and {MAX_PAGE_SIZE}")
+    try:
+        filters = parse_filters(args.filters)
+    except ValueError as exc:
+        raise BadConfig(f"--filters: {exc}") from None
+    try:
+        rules = load_rules(args.rules)
+    except RulesConfigError as exc:
+        raise BadConfig(f"--rules: {exc}") from None
+    return _api_key(env, args.api_key_env), filters, rules, _gate_config(args.max_auto_amount)
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """0: the plan was printed; 1: Lucca could not be read; 2: the settings cannot work."""
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    args = _parser().parse_args(argv)
+    try:
+        key, filters, rules, gate_config = _settings(
+            args, os.environ if environ is None else environ
+        )
+        client = LuccaClient(args.base_url, key)
+    except (BadConfig, ValueError) as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_BAD_CONFIG
+    try:
+        plan = build_plan(client, filters, rules, gate_config, page_size=args.page_size)
+    except AuthError as exc:
+        print(f"error: Lucca refused the API key: {exc}", file=err)
+        return EXIT_BAD_CONFIG
+    except LuccaError as exc:
+        print(f"error: could not list the inbox: {exc}", file=err)
+        return EXIT_LUCCA_ERROR
+    finally:
+        client.close()
+    print(plan.render_json() if args.json else plan.render_table(), file=out)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""The simulator's settings: one dataclass, validated on every change.
+
+Settings come from Python keyword arguments, the command line and admin JSON bodies, so every
+change goes through ``SimulatorConfig.updated``: JSON numbers and lists are coerced to the field's
+type and every value is range-checked there, in one place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Ground-truth categories of generated documents and their default share of the inbox.
+DEFAULT_CATEGORY_WEIGHTS: dict[str, float] = {
+    "ready": 0.55,
+    "ready_needs_label": 0.10,
+    "credit_note": 0.05,
+    "ocr_pending": 0.08,
+    "ocr_failed": 0.03,
+    "incomplete": 0.07,
+    "amounts_mismatch": 0.07,
+    "book_rejected": 0.05,
+}
+CATEGORIES: frozenset[str] = frozenset(DEFAULT_CATEGORY_WEIGHTS)
+
+#: Faults the injector knows. 502 is available but off by default (weight 0).
+FAULT_KINDS: tuple[str, ...] = ("408", "429", "500", "502", "503", "drop", "slow")
+DEFAULT_FAULT_KINDS: dict[str, float] = {
+    "408": 1.0,
+    "429": 1.0,
+    "500": 1.0,
+    "503": 1.0,
+    "drop": 1.0,
+    "slow": 1.0,
+}
+API_ENDPOINTS: tuple[str, ...] = ("list", "get", "put", "book")
+RETRY_AFTER_FORMATS: frozenset[str] = frozenset({"seconds", "http-date"})
+
+#: Settings that shape the generated inbox: they only take effect through a reset.
+INBOX_SETTINGS: frozenset[str] = frozenset({"invoices", "seed", "category_weights", "first_id"})
+#: Settings fixed for the life of the server.
+FIXED_SETTINGS: frozenset[str] = frozenset({"port"})
+
+
+class ConfigError(ValueError):
+    """A setting was unknown or out of range; the message names it."""
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    # --- the inbox (applied by reset) ---
+    invoices: int = 200
+    seed: int = 7
+    category_weights: dict[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_CATEGORY_WEIGHTS)
+    )
+    first_id: int = 10001
+    # --- the server ---
+    port: int = 0
+    api_key: str = "sim-api-key"
+    # Lucca aborts a request running over 5 s with a 408.
+    server_timeout_seconds: float = 5.0
+    latency_ms: float = 0.0
+    default_page_size: int = 100
+    max_page_size: int = 1000
+    book_success_status: int = 200
+    # --- the per-tenant rate limit (Lucca: 50 requests per 60 s, shared by integrations) ---
+    rate_limit: int = 50
+    window_seconds: float = 60.0
+    external_requests_per_window: int = 0
+    retry_after_format: str = "seconds"
+    # --- fault injection ---
+    fault_rate: float = 0.0
+    fault_kinds: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_FAULT_KINDS))
+    fault_endpoints: tuple[str, ...] = API_ENDPOINTS
+    slow_seconds: float = 6.0
+    # Retry-After sent with an injected 429 (the real limiter computes its own).
+    fault_retry_after_seconds: int = 1
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    def updated(self, changes: dict[str, Any]) -> SimulatorConfig:
+        """A copy with ``changes`` applied (coerced from JSON types, then validated)."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+        coerced = {name: _coerce(name, value) for name, value in changes.items()}
+        return dataclasses.replace(self, **coerced)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["fault_endpoints"] = list(self.fault_endpoints)
+        return data
+
+
+_FLOAT_FIELDS = frozenset(
+    {"server_timeout_seconds", "latency_ms", "window_seconds", "fault_rate", "slow_seconds"}
+)
+_INT_FIELDS = frozenset(
+    {
+        "invoices",
+        "seed",
+        "first_id",
+        "port",
+        "default_page_size",
+        "max_page_size",
+        "book_success_status",
+        "rate_limit",
+        "external_requests_per_window",
+        "fault_retry_after_seconds",
+    }
+)
+_WEIGHT_FIELDS = frozenset({"category_weights", "fault_kinds"})
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Turn a JSON or command-line value into the field's type, or say why it cannot be."""
+    if name in _FLOAT_FIELDS:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{name} must be a number")
+        return float(value)
+    if name in _INT_FIELDS:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name} must be an integer")
+        return value
+    if name in _WEIGHT_FIELDS:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name} must be an object of weights")
+        return {str(key): _coerce_weight(name, weight) for key, weight in value.items()}
+    if name == "fault_endpoints":
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part]
+        if not isinstance(value, list | tuple):
+            raise ConfigError("fault_endpoints must be a list")
+        return tuple(str(part) for part in value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{name} must be a string")
+    return value
+
+
+def _coerce_weight(name: str, weight: Any) -> float:
+    if isinstance(weight, bool) or not isinstance(weight, int | float):
+        raise ConfigError(f"{name} weights must be numbers")
+    return float(weight)
+
+
+def _validate(config: SimulatorConfig) -> None:
+    """Range checks; each message names the setting."""
+    checks: list[tuple[bool, str]] = [
+        (config.invoices >= 0, "invoices must be >= 0"),
+        (config.first_id >= 1, "first_id must be >= 1"),
+        (0 <= config.port <= 65535, "port must be 0..65535"),
+        (bool(config.api_key), "api_key must not be empty"),
+        (config.server_timeout_seconds > 0, "server_timeout_seconds must be > 0"),
+        (config.latency_ms >= 0, "latency_ms must be >= 0"),
+        (1 <= config.default_page_size <= config.max_page_size, "default_page_size out of range"),
+        (config.book_success_status in (200, 204), "book_success_status must be 200 or 204"),
+        (config.rate_limit >= 1, "rate_limit must be >= 1"),
+        (config.window_seconds > 0, "window_seconds must be > 0"),
+        (config.external_requests_per_window >= 0, "external_requests_per_window must be >= 0"),
+        (config.retry_after_format in RETRY_AFTER_FORMATS, "retry_after_format unknown"),
+        (0.0 <= config.fault_rate <= 1.0, "fault_rate must be within 0..1"),
+        (config.slow_seconds >= 0, "slow_seconds must be >= 0"),
+        (config.fault_retry_after_seconds >= 1, "fault_retry_after_seconds must be >= 1"),
+        (set(config.fault_endpoints) <= set(API_ENDPOINTS), "fault_endpoints unknown"),
+    ]
+    checks += _weight_checks("category_weights", config.category_weights, CATEGORIES)
+    checks += _weight_checks("fault_kinds", config.fault_kinds, frozenset(FAULT_KINDS))
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
+def _weight_checks(
+    name: str, weights: dict[str, float], allowed: frozenset[str]
+) -> list[tuple[bool, str]]:
+    unknown = sorted(set(weights) - allowed)
+    values = list(weights.values())
+    return [
+        (not unknown, f"{name}: unknown key(s) {', '.join(unknown)}"),
+        (all(math.isfinite(v) and v >= 0 for v in values), f"{name}: weights must be >= 0"),
+        (sum(values) > 0, f"{name}: at least one weight must be > 0"),
+    ]

@@ -1,0 +1,242 @@
+"""The tenant's documents and the four API operations on them (list, get, put, book).
+
+Not thread-safe on its own: the application calls it under its lock. Every operation returns a
+ready ``Response``, serialised while the lock is held, so no caller ever sees a half-applied write.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from .catalog import API_USER, USERS, user_ref
+from .clock import format_ticks, now_ticks, parse_ticks
+from .config import CATEGORIES, SimulatorConfig
+from .data import InboxGenerator
+from .listing import ListQuery
+from .responses import (
+    Response,
+    empty_response,
+    json_response,
+    problem,
+    validation_problem,
+)
+from .writeshape import apply_put, validate_put_body
+
+OCR_NOT_FINISHED = ("Pending", "Processing")
+
+
+@dataclass
+class DocumentRecord:
+    item: dict[str, Any]
+    category: str
+    in_inbox: bool = True
+    bookings: int = 0
+    book_attempts: int = 0
+    puts: int = 0
+    put_bodies: list[Any] = field(default_factory=list)
+    modified_ticks: int = 0
+
+    @property
+    def document(self) -> dict[str, Any]:
+        document: dict[str, Any] = self.item["document"]
+        return document
+
+
+class Inbox:
+    def __init__(self, config: SimulatorConfig) -> None:
+        self._generator = InboxGenerator(
+            config.seed, config.first_id, config.category_weights, config.invoices
+        )
+        self.records: dict[int, DocumentRecord] = {}
+        self.add_generated(config.invoices)
+
+    # --- API operations ----------------------------------------------------------------------
+
+    def list_items(self, query: ListQuery) -> Response:
+        matching = [
+            record.item
+            for doc_id, record in sorted(self.records.items())
+            if record.in_inbox and query.matches(record.item)
+        ]
+        start = (query.page - 1) * query.limit
+        payload: dict[str, Any] = {}
+        if query.with_count:
+            payload["count"] = len(matching)
+        payload["items"] = matching[start : start + query.limit] if query.limit else []
+        return json_response(200, payload)
+
+    def get(self, doc_id: int) -> Response:
+        record = self._in_inbox(doc_id)
+        if record is None:
+            return _not_found(doc_id)
+        return json_response(200, record.item)
+
+    def put(self, doc_id: int, raw_body: bytes, content_type: str | None) -> Response:
+        record = self.records.get(doc_id)
+        if record is None:
+            return _not_found(doc_id)
+        body, error = _parse_json_body(raw_body, content_type)
+        # Every body received is kept, even a rejected one or one sent after the document was
+        # booked: ground truth of what the client sent. Malformed JSON is kept as text.
+        record.put_bodies.append(body if error is None else raw_body.decode("utf-8", "replace"))
+        if not record.in_inbox:
+            return _not_found(doc_id)
+        if error is not None:
+            return error
+        errors = validate_put_body(body)
+        if errors:
+            return validation_problem(errors)
+        apply_put(record.document, body)
+        self._bump(record, user_ref(API_USER.id))
+        record.puts += 1
+        return json_response(200, record.item)
+
+    def count_book_attempt(self, doc_id: int) -> None:
+        record = self.records.get(doc_id)
+        if record is not None:
+            record.book_attempts += 1
+
+    def book(self, doc_id: int, raw_body: bytes, success_status: int) -> Response:
+        record = self._in_inbox(doc_id)
+        if record is None:
+            return _not_found(doc_id)
+        if raw_body.strip():
+            return problem(400, "This endpoint takes no request body.", title="Unexpected body")
+        status = record.document.get("ocrStatus")
+        if status in OCR_NOT_FINISHED:
+            return problem(
+                400,
+                f"The document cannot be booked while its OCR is not finished ({status}).",
+                title="Document not ready",
+            )
+        if record.category == "book_rejected":
+            return problem(
+                400, "The document is locked by a pending approval.", title="Document locked"
+            )
+        record.in_inbox = False
+        record.bookings += 1
+        return json_response(200, {}) if success_status == 200 else empty_response(204)
+
+    def _in_inbox(self, doc_id: int) -> DocumentRecord | None:
+        record = self.records.get(doc_id)
+        return record if record is not None and record.in_inbox else None
+
+    # --- ground truth and admin changes ------------------------------------------------------
+
+    def add_generated(self, count: int) -> list[int]:
+        added = []
+        for generated in self._generator.generate(count):
+            self._add(generated.item, generated.category)
+            added.append(generated.item["id"])
+        return added
+
+    def add_items(self, items: list[Any], category: str) -> list[int]:
+        """Add items verbatim (tests craft edge cases); raises ValueError on a bad item."""
+        for item in items:
+            _check_item(item)
+            if item["id"] in self.records:
+                raise ValueError(f"document {item['id']} already exists")
+        if len({item["id"] for item in items}) != len(items):
+            raise ValueError("duplicate ids in items")
+        for item in items:
+            self._add(copy.deepcopy(item), category)
+        return [item["id"] for item in items]
+
+    def touch(self, doc_id: int, patch: dict[str, Any], category: str | None) -> dict[str, Any]:
+        """A person edits the document in Lucca: fields change and ``modifiedAt`` moves on."""
+        record = self.records[doc_id]
+        record.document.update(copy.deepcopy(patch))
+        if category is not None:
+            record.category = category
+        person = record.document.get("owner") or user_ref(USERS[0].id)
+        self._bump(record, person)
+        return record.item
+
+    def detail(self, doc_id: int) -> dict[str, Any] | None:
+        record = self.records.get(doc_id)
+        if record is None:
+            return None
+        return {
+            **record.item,
+            "category": record.category,
+            "inInbox": record.in_inbox,
+            "bookings": record.bookings,
+            "bookAttempts": record.book_attempts,
+            "puts": record.puts,
+            "putBodies": record.put_bodies,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        records = [record for _, record in sorted(self.records.items())]
+        booked = [record for record in records if record.bookings > 0]
+        return {
+            "documents": len(records),
+            "inInbox": sum(record.in_inbox for record in records),
+            "booked": len(booked),
+            "doubleBooked": sum(record.bookings > 1 for record in records),
+            "bookedByCategory": dict(Counter(record.category for record in booked)),
+        }
+
+    def documents(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": doc_id,
+                "category": record.category,
+                "inInbox": record.in_inbox,
+                "bookings": record.bookings,
+                "bookAttempts": record.book_attempts,
+                "puts": record.puts,
+                "modifiedAt": record.document.get("modifiedAt"),
+                "ocrStatus": record.document.get("ocrStatus"),
+            }
+            for doc_id, record in sorted(self.records.items())
+        ]
+
+    def _add(self, item: dict[str, Any], category: str) -> None:
+        stamps = [
+            parse_ticks(item.get("modifiedAt")),
+            parse_ticks(item["document"].get("modifiedAt")),
+        ]
+        ticks = max((stamp for stamp in stamps if stamp is not None), default=0)
+        record = DocumentRecord(item=item, category=category, modified_ticks=ticks)
+        self.records[item["id"]] = record
+
+    def _bump(self, record: DocumentRecord, modifier: dict[str, Any]) -> None:
+        # Strictly later than the last stamp, whatever the wall clock says: clients notice a
+        # change by comparing modifiedAt.
+        record.modified_ticks = max(now_ticks(), record.modified_ticks + 1)
+        stamp = format_ticks(record.modified_ticks)
+        for target in (record.document, record.item):
+            target["modifiedAt"] = stamp
+            target["modifier"] = modifier
+
+
+def _not_found(doc_id: int) -> Response:
+    detail = f"Inbox document {doc_id} was not found (unknown or no longer in the inbox)."
+    return problem(404, detail)
+
+
+def _parse_json_body(raw: bytes, content_type: str | None) -> tuple[Any, Response | None]:
+    if content_type is not None and "json" not in content_type.lower():
+        return None, problem(415, f"Content-Type {content_type!r} is not supported: send JSON.")
+    try:
+        return json.loads(raw.decode("utf-8")), None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, problem(400, f"The request body is not valid JSON: {exc}.", title="Bad JSON")
+
+
+def _check_item(item: Any) -> None:
+    if not isinstance(item, dict):
+        raise ValueError("each item must be an object")
+    if not isinstance(item.get("id"), int) or isinstance(item.get("id"), bool):
+        raise ValueError("each item needs an integer id")
+    if not isinstance(item.get("document"), dict):
+        raise ValueError(f"item {item['id']} needs a document object")
+
+
+def is_category(name: str) -> bool:
+    return name in CATEGORIES or name == "custom"

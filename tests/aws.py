@@ -1,0 +1,124 @@
+"""moto-backed AWS resources shaped like the template's, for unit and integration tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+REGION = "eu-west-1"
+
+
+def create_ledger_table(ddb: Any, name: str = "ledger") -> str:
+    ddb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "statusKey", "AttributeType": "S"},
+            {"AttributeName": "updatedAt", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "ByStatus",
+                "KeySchema": [
+                    {"AttributeName": "statusKey", "KeyType": "HASH"},
+                    {"AttributeName": "updatedAt", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    return name
+
+
+def create_pk_sk_table(ddb: Any, name: str) -> str:
+    ddb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+    )
+    return name
+
+
+def create_idempotency_table(ddb: Any, name: str = "idempotency") -> str:
+    ddb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    )
+    return name
+
+
+@dataclass
+class Stack:
+    """The template's stateful resources, in moto."""
+
+    dynamodb: Any
+    sqs: Any
+    secrets: Any
+    ledger_table: str
+    budget_table: str
+    idempotency_table: str
+    queue_url: str
+    dlq_url: str
+    secret_name: str
+
+    def env(self, base_url: str, **overrides: str) -> dict[str, str]:
+        values = {
+            "LUCCA_BASE_URL": base_url,
+            "LUCCA_API_KEY_SECRET": self.secret_name,
+            "BUDGET_TABLE": self.budget_table,
+            "LEDGER_TABLE": self.ledger_table,
+            "IDEMPOTENCY_TABLE": self.idempotency_table,
+            "DOCUMENTS_QUEUE_URL": self.queue_url,
+            "DEAD_LETTER_QUEUE_URL": self.dlq_url,
+        }
+        values.update(overrides)
+        return values
+
+
+def create_stack(api_key: str, *, max_receive_count: int = 3, visibility: int = 30) -> Stack:
+    """Call inside ``moto.mock_aws()``."""
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    dlq_url = sqs.create_queue(QueueName="documents-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    queue_url = sqs.create_queue(
+        QueueName="documents",
+        Attributes={
+            "VisibilityTimeout": str(visibility),
+            "RedrivePolicy": (
+                f'{{"deadLetterTargetArn": "{dlq_arn}", "maxReceiveCount": "{max_receive_count}"}}'
+            ),
+        },
+    )["QueueUrl"]
+    secrets.create_secret(Name="lucca/api-key", SecretString=api_key)
+    return Stack(
+        dynamodb=ddb,
+        sqs=sqs,
+        secrets=secrets,
+        ledger_table=create_ledger_table(ddb),
+        budget_table=create_pk_sk_table(ddb, "budget"),
+        idempotency_table=create_idempotency_table(ddb),
+        queue_url=queue_url,
+        dlq_url=dlq_url,
+        secret_name="lucca/api-key",
+    )

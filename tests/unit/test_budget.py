@@ -1,0 +1,140 @@
+"""The request budget: pacing, sharing across instances, 429 back-off, refusing long waits."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from cleemy_booker.budget import BudgetBusy, DynamoSlotStore, MemorySlotStore, RequestBudget
+from tests.aws import REGION, create_pk_sk_table
+
+
+class FakeTime:
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self.now = start
+        self.lock = threading.Lock()
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.now += seconds
+
+
+@pytest.fixture
+def dynamo_store() -> Iterator[DynamoSlotStore]:
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        yield DynamoSlotStore(ddb, create_pk_sk_table(ddb, "budget"))
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def store(request: pytest.FixtureRequest, dynamo_store: DynamoSlotStore) -> object:
+    return MemorySlotStore() if request.param == "memory" else dynamo_store
+
+
+def test_slots_are_evenly_spaced_at_limit_per_window(store: MemorySlotStore) -> None:
+    now = 5000.0
+    slots = [store.reserve(now, 1.5) for _ in range(5)]
+    assert slots == [5000.0, 5001.5, 5003.0, 5004.5, 5006.0]
+
+
+def test_an_idle_budget_starts_fresh_at_now(store: MemorySlotStore) -> None:
+    assert store.reserve(100.0, 1.5) == 100.0
+    assert store.reserve(500.0, 1.5) == 500.0  # long idle: no burst credit piles up
+
+
+def test_push_back_only_moves_forward(store: MemorySlotStore) -> None:
+    store.reserve(100.0, 1.0)
+    store.push_back(200.0)
+    store.push_back(150.0)
+    assert store.peek() == 200.0
+    assert store.reserve(120.0, 1.0) == 200.0
+
+
+def test_two_instances_sharing_dynamodb_never_get_the_same_slot(
+    dynamo_store: DynamoSlotStore,
+) -> None:
+    # Two stores on one table, as two Lambda instances would be. (Interleaved rather than
+    # threaded: moto does not make concurrent conditional writes atomic; DynamoDB does.)
+    other = DynamoSlotStore(dynamo_store._ddb, dynamo_store._table)
+    slots = [store.reserve(1000.0, 1.2) for _ in range(15) for store in (dynamo_store, other)]
+    assert slots == [pytest.approx(1000.0 + 1.2 * i) for i in range(30)]
+
+
+def test_no_window_holds_more_than_the_limit_plus_one() -> None:
+    fake = FakeTime()
+    budget = RequestBudget(
+        MemorySlotStore(),
+        limit=40,
+        window_seconds=60,
+        max_wait_seconds=1e9,
+        clock=fake.clock,
+        sleep=fake.sleep,
+    )
+    times = []
+    for _ in range(200):
+        budget.acquire()
+        times.append(fake.now)
+    worst = max(sum(1 for t in times if start <= t < start + 60) for start in times)
+    assert worst <= 41
+    assert times[-1] - times[0] == pytest.approx(199 * 1.5)
+
+
+def test_a_429_slows_every_instance_sharing_the_store() -> None:
+    fake = FakeTime()
+    shared = MemorySlotStore()
+    one = RequestBudget(
+        shared,
+        limit=50,
+        window_seconds=60,
+        max_wait_seconds=1e9,
+        clock=fake.clock,
+        sleep=fake.sleep,
+    )
+    other = RequestBudget(
+        shared,
+        limit=50,
+        window_seconds=60,
+        max_wait_seconds=1e9,
+        clock=fake.clock,
+        sleep=fake.sleep,
+    )
+    one.acquire()
+    one.after_response("list", 429, 30.0)
+    start = fake.now
+    other.acquire()
+    assert fake.now - start == pytest.approx(30.0)
+    assert one.stats.throttled == 1
+
+
+def test_too_long_a_wait_is_refused_without_reserving() -> None:
+    fake = FakeTime()
+    store = MemorySlotStore()
+    budget = RequestBudget(
+        store, limit=10, window_seconds=60, max_wait_seconds=20, clock=fake.clock, sleep=fake.sleep
+    )
+    store.push_back(fake.now + 45)
+    with pytest.raises(BudgetBusy) as busy:
+        budget.acquire()
+    assert busy.value.wait == pytest.approx(45)
+    assert store.peek() == pytest.approx(fake.now + 45)  # nothing was reserved
+    assert budget.stats.busy == 1
+
+
+def test_other_statuses_do_not_move_the_budget() -> None:
+    store = MemorySlotStore()
+    budget = RequestBudget(store, limit=10, window_seconds=60, max_wait_seconds=5)
+    for status in (200, 404, 500, None):
+        budget.after_response("get", status, None)
+    assert store.peek() == 0.0
+
+
+def test_invalid_budgets_are_refused() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        RequestBudget(MemorySlotStore(), limit=0, window_seconds=60, max_wait_seconds=1)
