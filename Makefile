@@ -69,5 +69,30 @@ e2e: setup  ## The template deployed on ministack
 test: setup lint typecheck cfn-lint sam-validate checkov  ## Every check
 	$(PY) -m pytest tests -q
 
+# make demo DOCUMENTS=300 WINDOW=6 FAULT_RATE=0.05 KEEP=1
+DOCUMENTS ?= 300
+WINDOW ?= 6
+FAULT_RATE ?= 0.03
+KEEP ?= 0
+demo: setup  ## The real template on ministack against the simulator, with live progress
+	$(PY) -m local.demo --documents $(DOCUMENTS) --window $(WINDOW) --fault-rate $(FAULT_RATE) \
+		$(if $(filter 1 yes true,$(KEEP)),--keep,)
+
+bench: $(VENV)/.stamp  ## Requests per invoice, drain time and 429s against a naive baseline
+	$(PY) -m bench
+
+chaos: $(VENV)/.stamp  ## The large chaos run (>= 1,000 documents, >= 10 % faults)
+	CHAOS_DOCUMENTS=1000 CHAOS_FAULT_RATE=0.12 $(PY) -m pytest tests/chaos -q -s
+
+# make replay ARGS="--dry-run"  (the stack's DLQ and queue come from STACK or the flags)
+replay: $(VENV)/.stamp  ## Move dead-lettered documents back to the queue (dry run first)
+	$(PY) -m cleemy_booker.replay $(ARGS)
+
+plan: $(VENV)/.stamp  ## Dry run against a tenant: make plan ARGS="--base-url https://x.ilucca.net"
+	$(PY) -m cleemy_booker.plan $(ARGS)
+
+simulator: $(VENV)/.stamp  ## Run the Lucca simulator on port 8900
+	$(PY) -m local.lucca_simulator --port 8900 --invoices 200 --seed 7
+
 clean:  ## Remove environments and build output
 	rm -rf $(VENV) .venvs .aws-sam .pytest_cache .mypy_cache .ruff_cache

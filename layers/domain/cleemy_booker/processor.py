@@ -129,10 +129,15 @@ class DocumentProcessor:
         duplicate = self._claim_number(item, outcome)
         if duplicate is not None:
             return self._hold(item, outcome, [duplicate], modified_at)
-        if outcome.changed:
-            item = self._update(item, outcome)
-            modified_at = _modified_at(item)
-        self._book(item.document_id, state, modified_at, outcome)
+        try:
+            if outcome.changed:
+                item = self._update(item, outcome)
+                modified_at = _modified_at(item)
+            self._book(item.document_id, state, modified_at, outcome)
+        except PermanentError:
+            # Not booked after all: the number must not block the document that replaces it.
+            self._release_number(item, outcome)
+            raise
         return ProcessResult(item.document_id, "booked", updated=outcome.changed)
 
     def _current_item(self, message: DocumentMessage, state: DocumentState | None) -> InboxItem:
@@ -172,6 +177,12 @@ class DocumentProcessor:
             "duplicate_number",
             f"invoice number {number} is already used by document {other} ({scope})",
         )
+
+    def _release_number(self, item: InboxItem, outcome: RulesOutcome) -> None:
+        scope = duplicate_scope(item, outcome.write)
+        number = outcome.write.document.documentNumber
+        if self.gate.check_duplicate_numbers and scope is not None and number:
+            self.ledger.release_number(scope, number, item.document_id)
 
     def _update(self, item: InboxItem, outcome: RulesOutcome) -> InboxItem:
         updated = self.client.update_document(item.document_id, outcome.write)
