@@ -271,7 +271,32 @@ def sam_deploy(
         timeout=timeout,
         log_path=Path(log_path) if log_path else None,
     )
+    fix_event_source_mappings(endpoint, region)
     return stack_outputs(stack_name, endpoint, region)
+
+
+def fix_event_source_mappings(endpoint: str, region: str = aws.DEFAULT_REGION) -> list[str]:
+    """Work around a ministack divergence: give SQS mappings an integer MaximumConcurrency.
+
+    ministack (1.5.33) stores a CloudFormation-created mapping's ``ScalingConfig`` as written
+    in the template; ``MaximumConcurrency: !Ref SomeNumberParameter`` arrives as the string
+    ``"2"`` and its SQS poller then fails every pass (``'>=' not supported between instances
+    of 'int' and 'str'``): the queue is never consumed. AWS coerces the value. The Lambda API
+    path (``UpdateEventSourceMapping``) stores an int, so re-set the same value through it.
+    Idempotent; returns the UUIDs it re-set.
+    """
+    lam = aws.client("lambda", endpoint, region)
+    fixed: list[str] = []
+    for page in lam.get_paginator("list_event_source_mappings").paginate():
+        for esm in page.get("EventSourceMappings", []):
+            value = (esm.get("ScalingConfig") or {}).get("MaximumConcurrency")
+            # botocore may already show it as an int: re-set it whenever there is one.
+            if value is not None and str(value).strip().isdigit():
+                lam.update_event_source_mapping(
+                    UUID=esm["UUID"], ScalingConfig={"MaximumConcurrency": int(value)}
+                )
+                fixed.append(esm["UUID"])
+    return fixed
 
 
 def sam_remote_invoke(
