@@ -82,24 +82,29 @@ class PaymentDetails(_ApiModel):
     bankAccount: BankAccount | None = None
 
 
-class Document(_ApiModel):
-    """``InboxItem.document``: the invoice before booking."""
+class _WritableDocumentFields(_ApiModel):
+    """The fields of a document that read and write shapes share, value for value."""
 
-    id: int
-    owner: UserRef | None = None
     type: Literal["Invoice", "CreditNote"] | None = None
-    context: DocumentContext | None = None
-    documentBreakdown: dict[str, Any] | None = None
     documentDate: date | None = None
     documentNumber: str | None = None
     amountIncludingTaxes: Amounts | None = None
     accountingLabel: str | None = None
     comment: str | None = None
     intraCommunityTaxes: bool = False
-    attachments: list[dict[str, Any]] = Field(default_factory=list)
-    ocrStatus: OcrStatus | None = None
     dueDate: date | None = None
     paymentDetails: PaymentDetails | None = None
+
+
+class Document(_WritableDocumentFields):
+    """``InboxItem.document``: the invoice before booking."""
+
+    id: int
+    owner: UserRef | None = None
+    context: DocumentContext | None = None
+    documentBreakdown: dict[str, Any] | None = None
+    attachments: list[dict[str, Any]] = Field(default_factory=list)
+    ocrStatus: OcrStatus | None = None
     createdAt: datetime | None = None
     modifiedAt: datetime | None = None
     author: dict[str, Any] | None = None
@@ -160,20 +165,11 @@ READ_ONLY_ITEM_FIELDS: frozenset[str] = frozenset(
 _PURCHASE_WRITE_FIELDS = ("id", "type")
 
 
-class WriteDocument(_ApiModel):
+class WriteDocument(_WritableDocumentFields):
     """``document`` in the PUT body. Unknown writable fields ride along as extras."""
 
     ownerId: int | None = None
-    type: Literal["Invoice", "CreditNote"] | None = None
     context: dict[str, Any] | None = None
-    documentDate: date | None = None
-    documentNumber: str | None = None
-    amountIncludingTaxes: Amounts | None = None
-    accountingLabel: str | None = None
-    comment: str | None = None
-    intraCommunityTaxes: bool = False
-    dueDate: date | None = None
-    paymentDetails: PaymentDetails | None = None
 
 
 class WriteAction(_ApiModel):
@@ -218,18 +214,11 @@ def to_write_shape(item: InboxItem) -> InboxDocumentWrite:
         for key, value in (doc.model_extra or {}).items()
         if key not in READ_ONLY_DOCUMENT_FIELDS and key not in known
     }
+    shared = {name: getattr(doc, name) for name in _WritableDocumentFields.model_fields}
     write = WriteDocument(
         ownerId=doc.owner.id if doc.owner else None,
-        type=doc.type,
         context=_write_context(doc.context),
-        documentDate=doc.documentDate,
-        documentNumber=doc.documentNumber,
-        amountIncludingTaxes=doc.amountIncludingTaxes,
-        accountingLabel=doc.accountingLabel,
-        comment=doc.comment,
-        intraCommunityTaxes=doc.intraCommunityTaxes,
-        dueDate=doc.dueDate,
-        paymentDetails=doc.paymentDetails,
+        **shared,
         **unknown_writable,
     )
     return InboxDocumentWrite(document=write)
