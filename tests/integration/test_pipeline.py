@@ -210,3 +210,31 @@ def test_retryable_errors_come_back_and_then_succeed(
         if json.loads(m["Body"])["documentId"]
         in {d["id"] for d in documents if d["category"] in BOOKABLE}
     ]
+
+
+def test_a_dry_run_changes_nothing_and_the_real_run_then_books(
+    monkeypatch: pytest.MonkeyPatch, sim: Simulator, stack: Stack
+) -> None:
+    sim.reset(invoices=40, seed=12, rate_limit=50, window_seconds=1.0)
+    with handlers_env(monkeypatch, stack, sim, DRY_RUN="true") as (poller, processor):
+        poller.lambda_handler({}, FakeLambdaContext(300))
+        drive_queue(stack, processor.lambda_handler)
+        again = poller.lambda_handler({}, FakeLambdaContext(300))
+    totals = sim.state()["totals"]
+    assert (totals["booked"], totals["byEndpoint"].get("put", 0)) == (0, 0)
+    assert totals["byEndpoint"].get("book", 0) == 0
+    assert again["enqueued"] == 0  # planned, unchanged: not planned again every run
+    ledger = Ledger(stack.dynamodb, stack.ledger_table)
+    needs_label = next(
+        d["id"] for d in sim.state()["documents"] if d["category"] == "ready_needs_label"
+    )
+    planned = ledger.history(needs_label)[-1]
+    assert planned.kind == "dry_run"
+    assert planned.detail["diff"], "the plan shows what would be PUT"
+
+    with handlers_env(monkeypatch, stack, sim, DRY_RUN="false") as (poller, processor):
+        live = poller.lambda_handler({}, FakeLambdaContext(300))
+        drive_queue(stack, processor.lambda_handler)
+    assert live["enqueued"] > 0
+    documents = sim.state()["documents"]
+    assert all(d["bookings"] == 1 for d in documents if d["category"] in BOOKABLE)

@@ -92,3 +92,11 @@ def test_extend_claim_keeps_a_deferred_document_queued(ledger: Ledger) -> None:
     ledger.claim_for_queue(1, "m1", now=NOW, ttl_seconds=60)
     ledger.extend_claim(1, until=NOW + 5000)
     assert not ledger.claim_for_queue(1, "m1", now=NOW + 120, ttl_seconds=60).claimed
+
+
+def test_a_dry_run_plan_is_queued_again_once_the_pipeline_runs_for_real(ledger: Ledger) -> None:
+    ledger.record(1, Status.PLANNED, "dry_run", modified_at="m1")
+    assert not ledger.claim_for_queue(1, "m1", now=NOW, ttl_seconds=60, dry_run=True).claimed
+    assert ledger.claim_for_queue(1, "m2", now=NOW, ttl_seconds=60, dry_run=True).claimed
+    ledger.record(1, Status.PLANNED, "dry_run", modified_at="m2")
+    assert ledger.claim_for_queue(1, "m2", now=NOW, ttl_seconds=60, dry_run=False).claimed

@@ -71,6 +71,8 @@ class LuccaSettings(_Settings):
     budget_max_wait_seconds: float = Field(alias="BUDGET_MAX_WAIT_SECONDS", default=20.0, ge=0)
     #: Lucca's key is cached this long; a rotated key is picked up within this time.
     secret_max_age_seconds: int = Field(alias="SECRET_MAX_AGE_SECONDS", default=300, ge=0)
+    #: Decide and record in the ledger, but never update or book.
+    dry_run: bool = Field(alias="DRY_RUN", default=False)
 
     @field_validator("lucca_base_url")
     @classmethod
@@ -105,7 +107,6 @@ class ProcessorSettings(LuccaSettings):
     rules_source: str = Field(alias="RULES_SOURCE", default="")
     #: Documents above this amount (including taxes) are held for a person; empty = no ceiling.
     max_auto_amount: Decimal | None = Field(alias="MAX_AUTO_AMOUNT", default=None, gt=0)
-    dry_run: bool = Field(alias="DRY_RUN", default=False)
     #: Stop starting new documents when less than this is left of the invocation.
     stop_margin_seconds: float = Field(alias="STOP_MARGIN_SECONDS", default=10.0, ge=0)
     #: Ledger entries are kept this long (accounting records: years, not days).

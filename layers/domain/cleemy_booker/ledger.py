@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 class Status(StrEnum):
     QUEUED = "QUEUED"
-    PROCESSING = "PROCESSING"
+    #: Decided in a dry run: what would have been done is in the trail; nothing was done.
+    PLANNED = "PLANNED"
     UPDATED = "UPDATED"
     BOOKING = "BOOKING"
     BOOKED = "BOOKED"
@@ -115,13 +116,21 @@ class Ledger:
         return _state_from_item(found["Item"]) if "Item" in found else None
 
     def claim_for_queue(
-        self, document_id: int, modified_at: str, *, now: float, ttl_seconds: int
+        self,
+        document_id: int,
+        modified_at: str,
+        *,
+        now: float,
+        ttl_seconds: int,
+        dry_run: bool = False,
     ) -> ClaimResult:
         """Claim a listed document for the queue, unless it is already waiting or settled.
 
         Claimable: never seen; queued long ago (the claim expired: the message may be lost);
-        held or failed *and changed in Lucca since*; stuck in progress past the claim time.
+        held or failed *and changed in Lucca since*; stuck in progress past the claim time;
+        planned in a dry run, once the pipeline runs for real (or, in a dry run, once changed).
         """
+        planned = "(#s = :planned AND modifiedAt <> :m)" if dry_run else "#s = :planned"
         stale_before = datetime.fromtimestamp(now - ttl_seconds, UTC).isoformat(
             timespec="microseconds"
         )
@@ -137,14 +146,15 @@ class Ledger:
                     "attribute_not_exists(pk)"
                     " OR (#s = :queued AND queuedUntil < :now)"
                     " OR (#s IN (:held, :failed) AND modifiedAt <> :m)"
-                    " OR (#s IN (:processing, :updated, :booking) AND updatedAt < :stale)"
+                    " OR (#s IN (:updated, :booking) AND updatedAt < :stale)"
+                    f" OR {planned}"
                 ),
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={
                     ":queued": {"S": Status.QUEUED},
                     ":held": {"S": Status.HELD},
                     ":failed": {"S": Status.FAILED},
-                    ":processing": {"S": Status.PROCESSING},
+                    ":planned": {"S": Status.PLANNED},
                     ":updated": {"S": Status.UPDATED},
                     ":booking": {"S": Status.BOOKING},
                     ":id": {"N": str(document_id)},

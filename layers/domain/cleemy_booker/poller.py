@@ -77,6 +77,7 @@ class InboxPoller:
     claim_ttl_seconds: int = 3600
     time_left: Callable[[], float] = lambda: float("inf")
     stop_margin_seconds: float = 10.0
+    dry_run: bool = False
     clock: Callable[[], float] = time.time
 
     def run(self) -> PollReport:
@@ -118,6 +119,7 @@ class InboxPoller:
             modified.isoformat() if modified else "",
             now=self.clock(),
             ttl_seconds=self.claim_ttl_seconds,
+            dry_run=self.dry_run,
         )
         if not claim.claimed:
             report.skipped[(claim.previous or "unknown").lower()] += 1

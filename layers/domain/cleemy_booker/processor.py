@@ -119,7 +119,7 @@ class DocumentProcessor:
         if self.dry_run:
             self.ledger.record(
                 item.document_id,
-                Status.HELD,
+                Status.PLANNED,
                 "dry_run",
                 modified_at=modified_at,
                 reasons=["dry run: would book"],

@@ -112,6 +112,7 @@ class PollerRuntime:
             claim_ttl_seconds=self.settings.claim_ttl_seconds,
             time_left=time_left,
             stop_margin_seconds=self.settings.stop_margin_seconds,
+            dry_run=self.settings.dry_run,
         )
         with self.client.until(deadline_from(time_left, self.settings.stop_margin_seconds)):
             report = poller.run()
