@@ -51,9 +51,10 @@ def test_an_idle_budget_starts_fresh_at_now(store: MemorySlotStore) -> None:
 
 def test_push_back_only_moves_forward(store: MemorySlotStore) -> None:
     store.reserve(100.0, 1.0)
-    store.push_back(200.0)
-    store.push_back(150.0)
-    assert store.peek() == 200.0
+    store.push_back(200.0, 1.5)
+    store.push_back(150.0, 1.5)
+    assert store.read().tat == 200.0
+    assert store.read().blocked_until == 200.0
     assert store.reserve(120.0, 1.0) == 200.0
 
 
@@ -119,11 +120,11 @@ def test_too_long_a_wait_is_refused_without_reserving() -> None:
     budget = RequestBudget(
         store, limit=10, window_seconds=60, max_wait_seconds=20, clock=fake.clock, sleep=fake.sleep
     )
-    store.push_back(fake.now + 45)
+    store.push_back(fake.now + 45, 1.0)
     with pytest.raises(BudgetBusy) as busy:
         budget.acquire()
     assert busy.value.wait == pytest.approx(45)
-    assert store.peek() == pytest.approx(fake.now + 45)  # nothing was reserved
+    assert store.read().tat == pytest.approx(fake.now + 45)  # nothing was reserved
     assert budget.stats.busy == 1
 
 
@@ -132,9 +133,59 @@ def test_other_statuses_do_not_move_the_budget() -> None:
     budget = RequestBudget(store, limit=10, window_seconds=60, max_wait_seconds=5)
     for status in (200, 404, 500, None):
         budget.after_response("get", status, None)
-    assert store.peek() == 0.0
+    assert store.read().tat == 0.0
 
 
 def test_invalid_budgets_are_refused() -> None:
     with pytest.raises(ValueError, match="positive"):
         RequestBudget(MemorySlotStore(), limit=0, window_seconds=60, max_wait_seconds=1)
+
+
+def test_429s_widen_the_interval_for_everyone_and_successes_narrow_it_back(
+    store: MemorySlotStore,
+) -> None:
+    fake = FakeTime()
+    budget = RequestBudget(
+        store, limit=40, window_seconds=60, max_wait_seconds=1e9, clock=fake.clock, sleep=fake.sleep
+    )
+    budget.after_response("book", 429, 1.0)
+    budget.after_response("book", 429, 1.0)
+    assert store.read().slowdown == pytest.approx(2.25)
+    other = RequestBudget(
+        store, limit=40, window_seconds=60, max_wait_seconds=1e9, clock=fake.clock, sleep=fake.sleep
+    )
+    other.acquire()
+    before = fake.now
+    other.acquire()
+    assert fake.now - before == pytest.approx(1.5 * 2.25)  # the other instance slowed too
+    for _ in range(40):
+        other.after_response("book", 200, None)
+    assert store.read().slowdown == pytest.approx(1.0)
+
+
+def test_the_slowdown_is_capped() -> None:
+    store = MemorySlotStore()
+    budget = RequestBudget(store, limit=10, window_seconds=60, max_wait_seconds=1)
+    for _ in range(20):
+        budget.after_response("list", 429, 0.0)
+    assert store.read().slowdown == RequestBudget.MAX_SLOWDOWN
+
+
+def test_a_429_landing_while_we_wait_sends_us_behind_the_pause() -> None:
+    fake = FakeTime()
+    store = MemorySlotStore()
+    ours = RequestBudget(
+        store, limit=10, window_seconds=10, max_wait_seconds=1e9, clock=fake.clock, sleep=fake.sleep
+    )
+    store.reserve(fake.now, 1.0)  # someone holds the current slot: we will have to wait
+
+    def sleep_then_other_gets_a_429(seconds: float) -> None:
+        fake.sleep(seconds)
+        if ours.stats.requeued == 0 and fake.now < 1_000_005:
+            store.push_back(fake.now + 5.0, 1.5)
+
+    ours._sleep = sleep_then_other_gets_a_429
+    start = fake.now
+    ours.acquire()
+    assert ours.stats.requeued == 1
+    assert fake.now - start >= 5.0  # we went after the pause, not into it

@@ -13,7 +13,13 @@ run. The design is GCRA (the "generic cell rate algorithm") with reservations:
 * a 429 (someone else spent the tenant's budget) pushes ``tat`` to the end of ``Retry-After``
   for every instance at once;
 * a caller whose slot would be further away than it may wait gets ``BudgetBusy`` *before*
-  reserving, so no slot is wasted; the processor hands the document back to the queue.
+  reserving, so no slot is wasted; the processor hands the document back to the queue;
+* the pace adapts (AIMD): a 429 widens every instance's interval (``slowdown`` x1.5, at most
+  x4), each success narrows it back a little (x0.95), so when another integration spends part
+  of the tenant's budget we settle near what is left instead of hitting 429s over and over;
+* a caller that slept towards its slot looks again before sending: if another instance got a
+  429 meanwhile (``blocked_until`` moved past our slot), it queues again behind the pause
+  instead of spending a request that is certain to be refused.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -41,39 +47,61 @@ class BudgetBusy(Exception):
         super().__init__(f"request budget busy for the next {wait:.1f}s")
 
 
-class SlotStore(Protocol):
-    """Where ``tat`` lives: DynamoDB in Lambda, memory in tests and the benchmark."""
+@dataclass(frozen=True)
+class BudgetState:
+    #: The theoretical arrival time of the next request (0 when unset).
+    tat: float = 0.0
+    #: Until when a 429 told everyone to wait.
+    blocked_until: float = 0.0
+    #: The factor every interval is stretched by after 429s (1 = the configured pace).
+    slowdown: float = 1.0
 
-    def peek(self) -> float:
-        """The current ``tat`` (0 when unset)."""
+
+class SlotStore(Protocol):
+    """Where the budget's state lives: DynamoDB in Lambda, memory in tests and the benchmark."""
+
+    def read(self) -> BudgetState:
+        """The current state."""
 
     def reserve(self, now: float, interval: float) -> float:
         """Atomically take the slot ``max(tat, now)``; return it."""
 
-    def push_back(self, until: float) -> None:
-        """Make ``tat`` at least ``until`` (after a 429)."""
+    def push_back(self, until: float, slowdown: float) -> None:
+        """After a 429: ``tat`` at least ``until``, ``blocked_until = until``, new slowdown."""
+
+    def relax(self, slowdown: float) -> None:
+        """After a success while slowed down: lower the slowdown to ``slowdown``."""
 
 
 class MemorySlotStore:
     """A thread-safe in-process store (one process's view; for tests and benchmarks)."""
 
     def __init__(self) -> None:
-        self._tat = 0.0
+        self._state = BudgetState()
         self._lock = threading.Lock()
 
-    def peek(self) -> float:
+    def read(self) -> BudgetState:
         with self._lock:
-            return self._tat
+            return self._state
 
     def reserve(self, now: float, interval: float) -> float:
         with self._lock:
-            slot = max(self._tat, now)
-            self._tat = slot + interval
+            slot = max(self._state.tat, now)
+            self._state = replace(self._state, tat=slot + interval)
             return slot
 
-    def push_back(self, until: float) -> None:
+    def push_back(self, until: float, slowdown: float) -> None:
         with self._lock:
-            self._tat = max(self._tat, until)
+            self._state = BudgetState(
+                tat=max(self._state.tat, until),
+                blocked_until=max(self._state.blocked_until, until),
+                slowdown=slowdown,
+            )
+
+    def relax(self, slowdown: float) -> None:
+        with self._lock:
+            if slowdown < self._state.slowdown:
+                self._state = replace(self._state, slowdown=slowdown)
 
 
 class DynamoSlotStore:
@@ -87,10 +115,20 @@ class DynamoSlotStore:
         self._table = table
         self._key = {"pk": {"S": key}, "sk": {"S": "tat"}}
 
-    def peek(self) -> float:
-        item = self._ddb.get_item(TableName=self._table, Key=self._key, ConsistentRead=True)
-        value = item.get("Item", {}).get("tat", {}).get("N")
-        return float(value) if value else 0.0
+    def read(self) -> BudgetState:
+        item = self._ddb.get_item(TableName=self._table, Key=self._key, ConsistentRead=True).get(
+            "Item", {}
+        )
+
+        def number(name: str, default: float) -> float:
+            value = item.get(name, {}).get("N")
+            return float(value) if value else default
+
+        return BudgetState(
+            tat=number("tat", 0.0),
+            blocked_until=number("blockedUntil", 0.0),
+            slowdown=number("slowdown", 1.0),
+        )
 
     def reserve(self, now: float, interval: float) -> float:
         while True:
@@ -133,14 +171,38 @@ class DynamoSlotStore:
             raise
         return True
 
-    def push_back(self, until: float) -> None:
+    def push_back(self, until: float, slowdown: float) -> None:
+        self._ddb.update_item(
+            TableName=self._table,
+            Key=self._key,
+            UpdateExpression="SET slowdown = :slowdown",
+            ExpressionAttributeValues={":slowdown": _n(slowdown)},
+        )
+        for attribute in ("blockedUntil", "tat"):  # each only ever moves forward
+            self._move_forward(attribute, until)
+
+    def _move_forward(self, attribute: str, until: float) -> None:
         try:
             self._ddb.update_item(
                 TableName=self._table,
                 Key=self._key,
-                UpdateExpression="SET tat = :until",
-                ConditionExpression="attribute_not_exists(tat) OR tat < :until",
+                UpdateExpression="SET #a = :until",
+                ConditionExpression="attribute_not_exists(#a) OR #a < :until",
+                ExpressionAttributeNames={"#a": attribute},
                 ExpressionAttributeValues={":until": _n(until)},
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+
+    def relax(self, slowdown: float) -> None:
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=self._key,
+                UpdateExpression="SET slowdown = :slowdown",
+                ConditionExpression="slowdown > :slowdown",
+                ExpressionAttributeValues={":slowdown": _n(slowdown)},
             )
         except ClientError as exc:
             if not _conditional_failed(exc):
@@ -162,10 +224,19 @@ class BudgetStats:
     waited_seconds: float = 0.0
     busy: int = 0
     throttled: int = 0
+    requeued: int = 0
 
 
 class RequestBudget:
     """A ``RequestHook`` for ``LuccaClient``: paces every request to ``limit`` per ``window``."""
+
+    #: A 429 stretches the interval by this factor, up to ``MAX_SLOWDOWN``.
+    BACK_OFF = 1.5
+    MAX_SLOWDOWN = 4.0
+    #: Each success while slowed down brings the interval back by this factor.
+    RECOVER = 0.95
+    #: Times a caller queues again because a 429 landed while it waited for its slot.
+    MAX_REQUEUES = 3
 
     def __init__(
         self,
@@ -184,20 +255,28 @@ class RequestBudget:
         self.max_wait = max_wait_seconds
         self._clock = clock
         self._sleep = sleep
+        self._slowdown = 1.0
         self.stats = BudgetStats()
 
     def acquire(self) -> None:
         """Wait for our slot; ``BudgetBusy`` (nothing reserved) if it is too far away."""
-        now = self._clock()
-        ahead = self.store.peek() - now
-        if ahead > self.max_wait:
-            self.stats.busy += 1
-            raise BudgetBusy(ahead)
-        slot = self.store.reserve(now, self.interval)
-        wait = slot - self._clock()
-        if wait > 0:
+        for _ in range(self.MAX_REQUEUES + 1):
+            state = self.store.read()
+            self._slowdown = state.slowdown
+            now = self._clock()
+            ahead = state.tat - now
+            if ahead > self.max_wait:
+                self.stats.busy += 1
+                raise BudgetBusy(ahead)
+            slot = self.store.reserve(now, self.interval * state.slowdown)
+            wait = slot - self._clock()
+            if wait <= 0:
+                break
             self.stats.waited_seconds += wait
             self._sleep(wait)
+            if self.store.read().blocked_until <= slot:
+                break
+            self.stats.requeued += 1  # a 429 landed while we waited: our slot is in its pause
         self.stats.acquired += 1
 
     # RequestHook
@@ -208,4 +287,8 @@ class RequestBudget:
         if status == 429:
             self.stats.throttled += 1
             pause = retry_after if retry_after is not None else self.interval * 10
-            self.store.push_back(self._clock() + pause)
+            self._slowdown = min(self.MAX_SLOWDOWN, self._slowdown * self.BACK_OFF)
+            self.store.push_back(self._clock() + pause, self._slowdown)
+        elif status is not None and status < 500 and self._slowdown > 1.0:
+            self._slowdown = max(1.0, self._slowdown * self.RECOVER)
+            self.store.relax(self._slowdown)

@@ -1,0 +1,7 @@
+"""``python -m bench``: spend the tenant's 50 requests a minute well.
+
+Runs the real poller and the real processor handler (moto for AWS, the Lucca simulator with time
+compressed 30x) against a naive walkthrough client, and reports requests per booked invoice,
+drain time against what the budget allows, 429s, behaviour under external load and the
+handlers' cold-start import time. See ``bench/__main__.py`` for the flags.
+"""

@@ -1,0 +1,340 @@
+"""Our pipeline, driven in-process the way Lambda drives it (after ``tests/harness.py``).
+
+One scheduled run of the real poller handler (``functions/inbox_poller/app.py``) and two
+instances of the real processor handler (``functions/document_processor/app.py``, each imported
+on its own, so each has its own runtime, Lucca client and ``RequestBudget``), all three in
+threads sharing one slot store. The processors start consuming while the poller is still
+queueing, as an SQS event source would, and are warm before the poll starts (cold start is
+measured on its own, in ``bench/coldstart.py``).
+
+Two wirings of the AWS side, same handlers and same driver:
+
+* ``memory`` (the full-size runs): the runtimes are built by ``cleemy_booker.runtime`` and then
+  given in-memory AWS (``bench/fakeaws.py``) and one ``MemorySlotStore`` shared by the three
+  instances (``RequestBudget.store``), so the drain time measures our Lucca pacing;
+* ``moto``: the handlers build everything themselves from the environment, on moto, with the
+  real ``DynamoSlotStore``; every AWS call is serialised (``bench/awsmock.py``), because moto's
+  conditional writes are not atomic across threads. Too slow for time compressed 30x at full
+  size (see ``bench/fakeaws.py``), so it runs a smaller inbox to check the request counts agree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Protocol
+
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.idempotency import idempotent_function
+from moto import mock_aws
+
+from bench.awsmock import serialised_aws_calls
+from bench.fakeaws import (
+    IdempotencyTable,
+    InMemoryIdempotency,
+    InMemoryLedger,
+    MemoryStack,
+    NoDynamoDB,
+)
+from bench.figures import RunFigures, dead_letter_summary, figures_from
+from bench.scenario import BUDGET_LIMIT, NOISE, ProgressTicker, Scenario
+from cleemy_booker.budget import MemorySlotStore
+from cleemy_booker.config import PollerSettings, ProcessorSettings
+from cleemy_booker.runtime import (
+    AwsClients,
+    PollerRuntime,
+    ProcessorRuntime,
+    load_processor_rules,
+)
+from local.lucca_simulator import Simulator
+from tests.aws import create_stack
+from tests.harness import FakeLambdaContext, load_handler, sqs_event
+
+#: Processor instances consuming the queue at once (the template's MaximumConcurrency floor).
+CONCURRENCY = 2
+#: The template's ``BatchSize`` for the processor's SQS event source.
+BATCH_SIZE = 5
+#: The template's ``maxReceiveCount`` and queue visibility (6 x the processor's 60 s timeout).
+MAX_RECEIVE_COUNT = 10
+VISIBILITY_SECONDS = 360
+#: Lambda's SQS poller long-polls; an empty receive here sleeps this long instead.
+EMPTY_RECEIVE_SLEEP = 0.02
+#: The queue must look empty this many times in a row before the run is over.
+IDLE_ROUNDS = 3
+
+
+class QueueStack(Protocol):
+    """What the driver needs: ``tests.aws.Stack`` (moto) or ``MemoryStack``."""
+
+    sqs: Any
+    queue_url: str
+    dlq_url: str
+
+
+@dataclass
+class ConsumerStats:
+    invocations: int = 0
+    records: int = 0
+    failures: int = 0
+
+
+@dataclass
+class OursRun:
+    wiring: str
+    figures: RunFigures
+    poll: dict[str, Any]
+    consumers: list[ConsumerStats]
+    budget: dict[str, float]
+    dead_letters: dict[str, Any]
+    wall_seconds: float
+    aws: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "wiring": self.wiring,
+            "figures": self.figures.as_dict(),
+            "poll": self.poll,
+            "consumers": [vars(c) for c in self.consumers],
+            "budget": self.budget,
+            "deadLetters": self.dead_letters,
+            "wallSeconds": round(self.wall_seconds, 3),
+            "aws": self.aws,
+        }
+
+
+def settings_env(base_url: str, scenario: Scenario, **resources: str) -> dict[str, str]:
+    """The template's settings, with only the budget window compressed.
+
+    ``BUDGET_MAX_WAIT_SECONDS`` keeps the template's 20 s rather than being compressed too:
+    Retry-After and SQS delays come in whole seconds, so a compressed 0.67 s would turn every
+    429 into a round of SQS deferrals that production (Retry-After of a few s against 20 s)
+    would not see.
+    """
+    return {
+        "LUCCA_BASE_URL": base_url,
+        "BUDGET_LIMIT": str(BUDGET_LIMIT),
+        "BUDGET_WINDOW_SECONDS": str(scenario.window_seconds),
+        "BUDGET_MAX_WAIT_SECONDS": "20",
+        "STOP_MARGIN_SECONDS": "2",
+        **resources,
+    }
+
+
+# --- the two wirings ----------------------------------------------------------------------------
+
+
+def run_ours(scenario: Scenario, wiring: str = "memory") -> OursRun:
+    with scenario.simulator() as sim, contextlib.redirect_stdout(NOISE):
+        if wiring == "moto":
+            return _run_on_moto(scenario, sim)
+        return _run_in_memory(scenario, sim)
+
+
+def _run_in_memory(scenario: Scenario, sim: Simulator) -> OursRun:
+    stack = MemoryStack.create(visibility=VISIBILITY_SECONDS, max_receive_count=MAX_RECEIVE_COUNT)
+    env = settings_env(
+        sim.url,
+        scenario,
+        # The key is handed to the runtimes directly: no secret is read in memory.
+        LUCCA_API_KEY_SECRET="unused",  # noqa: S106 - a secret's name, not a secret
+        BUDGET_TABLE="budget",
+        LEDGER_TABLE="ledger",
+        IDEMPOTENCY_TABLE="idempotency",
+        DOCUMENTS_QUEUE_URL=stack.queue_url,
+        DEAD_LETTER_QUEUE_URL=stack.dlq_url,
+    )
+    aws = AwsClients(dynamodb=NoDynamoDB(), sqs=stack.sqs)  # type: ignore[arg-type]
+    store, ledger, idempotency = MemorySlotStore(), InMemoryLedger(), IdempotencyTable()
+    poller_runtime = PollerRuntime(PollerSettings.from_env(env), aws, sim.api_key)
+    poller_runtime.budget.store, poller_runtime.ledger = store, ledger  # type: ignore[assignment]
+    poller = _with_runtime(load_handler("inbox_poller"), poller_runtime)
+    processors = []
+    for _ in range(CONCURRENCY):
+        settings = ProcessorSettings.from_env(env)
+        runtime = ProcessorRuntime(settings, aws, sim.api_key, load_processor_rules(settings))
+        runtime.budget.store = store
+        runtime.ledger = runtime.processor.ledger = ledger  # type: ignore[assignment]
+        # The same Powertools wrapper the runtime builds, over the shared in-memory table.
+        runtime._process_once = idempotent_function(
+            data_keyword_argument="message",
+            persistence_store=InMemoryIdempotency(idempotency),
+            config=runtime.idempotency,
+        )(runtime._process_terminal)
+        processors.append(_with_runtime(load_handler("document_processor"), runtime))
+    run = _measure(scenario, sim, stack, poller, processors, "memory")
+    run.aws = {"ledgerEvents": ledger.events}
+    return run
+
+
+def _with_runtime(module: ModuleType, runtime: object) -> ModuleType:
+    """The handler module, its ``runtime()`` answering the runtime wired here."""
+    module.runtime = lambda: runtime  # type: ignore[attr-defined]
+    return module
+
+
+def _run_on_moto(scenario: Scenario, sim: Simulator) -> OursRun:
+    with mock_aws(), serialised_aws_calls() as calls:
+        stack = create_stack(
+            sim.api_key, max_receive_count=MAX_RECEIVE_COUNT, visibility=VISIBILITY_SECONDS
+        )
+        env = settings_env(sim.url, scenario, **_stack_resources(stack.env(sim.url)))
+        with _patched_environ(env):
+            parameters.clear_caches()  # type: ignore[no-untyped-call]
+            parameters.base.DEFAULT_PROVIDERS.clear()  # type: ignore[attr-defined]
+            poller = load_handler("inbox_poller")
+            processors = [load_handler("document_processor") for _ in range(CONCURRENCY)]
+            run = _measure(scenario, sim, stack, poller, processors, "moto")
+            for module in (poller, *processors):
+                module.runtime.cache_clear()
+    run.aws = calls.as_dict()
+    return run
+
+
+def _stack_resources(env: dict[str, str]) -> dict[str, str]:
+    return {name: value for name, value in env.items() if name != "LUCCA_BASE_URL"}
+
+
+@contextlib.contextmanager
+def _patched_environ(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+# --- the driver ---------------------------------------------------------------------------------
+
+
+def _measure(
+    scenario: Scenario,
+    sim: Simulator,
+    stack: QueueStack,
+    poller: ModuleType,
+    processors: list[ModuleType],
+    wiring: str,
+) -> OursRun:
+    for module in processors:
+        module.runtime()  # warm: settings, secret, rules, clients
+    started = time.perf_counter()
+    with ProgressTicker(f"ours/{wiring}/{scenario.key}", sim, scenario.documents):
+        poll, consumers = _drive(stack, poller, processors)
+    wall = time.perf_counter() - started
+    budget = _budget_stats([poller, *processors])
+    for module in (poller, *processors):
+        module.runtime().client.close()
+    figures = figures_from(scenario, sim.state(), sim.requests())
+    letters = dead_letter_summary(stack)
+    return OursRun(wiring, figures, poll, consumers, budget, letters, wall)
+
+
+def _drive(
+    stack: QueueStack, poller: ModuleType, processors: list[ModuleType]
+) -> tuple[dict[str, Any], list[ConsumerStats]]:
+    """The poller once, and the processors until the queue stays empty after it finished."""
+    poll: dict[str, Any] = {}
+    poller_done = threading.Event()
+
+    def poll_once() -> None:
+        try:
+            poll.update(poller.lambda_handler({"source": "schedule"}, FakeLambdaContext(300)))
+        finally:
+            poller_done.set()
+
+    stats = [ConsumerStats() for _ in processors]
+    threads = [threading.Thread(target=poll_once, name="poller")]
+    threads += [
+        threading.Thread(
+            target=_consume,
+            args=(stack, module.lambda_handler, poller_done, stat),
+            name=f"processor-{index}",
+        )
+        for index, (module, stat) in enumerate(zip(processors, stats, strict=True))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return poll, stats
+
+
+def _consume(
+    stack: QueueStack,
+    handler: Callable[[dict[str, Any], Any], dict[str, Any]],
+    poller_done: threading.Event,
+    stats: ConsumerStats,
+) -> None:
+    """One instance's share of Lambda's SQS event source mapping (cf. ``drive_queue``)."""
+    sqs = stack.sqs
+    arn = sqs.get_queue_attributes(QueueUrl=stack.queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    idle = 0
+    while idle < IDLE_ROUNDS:
+        messages = sqs.receive_message(
+            QueueUrl=stack.queue_url,
+            MaxNumberOfMessages=BATCH_SIZE,
+            AttributeNames=["All"],
+            WaitTimeSeconds=0,
+        ).get("Messages", [])
+        if not messages:
+            idle = idle + 1 if poller_done.is_set() and _drained(stack) else 0
+            time.sleep(EMPTY_RECEIVE_SLEEP)
+            continue
+        idle = 0
+        stats.invocations += 1
+        stats.records += len(messages)
+        response = handler(sqs_event(messages, arn), FakeLambdaContext(60))
+        failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        stats.failures += len(failed)
+        _settle(stack, messages, failed)
+
+
+def _settle(stack: QueueStack, messages: list[dict[str, Any]], failed: set[str]) -> None:
+    """Delete what succeeded; a failure comes back at once (visibility 0, as the harness)."""
+    for message in messages:
+        if message["MessageId"] in failed:
+            stack.sqs.change_message_visibility(
+                QueueUrl=stack.queue_url,
+                ReceiptHandle=message["ReceiptHandle"],
+                VisibilityTimeout=0,
+            )
+        else:
+            stack.sqs.delete_message(
+                QueueUrl=stack.queue_url, ReceiptHandle=message["ReceiptHandle"]
+            )
+
+
+def _drained(stack: QueueStack) -> bool:
+    attributes = stack.sqs.get_queue_attributes(
+        QueueUrl=stack.queue_url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+    return all(int(value) == 0 for value in attributes.values())
+
+
+def _budget_stats(modules: list[ModuleType]) -> dict[str, float]:
+    """Every instance's ``RequestBudget.stats``, summed (they share one slot store)."""
+    total: Counter[str] = Counter()
+    for module in modules:
+        stats = module.runtime().budget.stats
+        total["acquired"] += stats.acquired
+        total["waitedSeconds"] += stats.waited_seconds
+        total["busy"] += stats.busy
+        total["throttled"] += stats.throttled
+    return {name: round(value, 3) for name, value in total.items()}
