@@ -130,7 +130,17 @@ class InboxPoller:
     def _flush(self, pending: list[tuple[int, str]], report: PollReport) -> None:
         while pending:
             batch, pending[:] = pending[:SQS_BATCH], pending[SQS_BATCH:]
-            unsent = self._send_batch(batch)
+            try:
+                unsent = self._send_batch(batch)
+            except Exception:
+                # SQS failed outright (past botocore's retries): these documents are claimed but
+                # not queued. Give the claims back so the next run queues them at once, rather
+                # than when the claims expire.
+                for document_id, _ in [*batch, *pending]:
+                    report.send_failed += 1
+                    self.ledger.release_claim(document_id)
+                pending.clear()
+                raise
             report.enqueued += len(batch) - len(unsent)
             for document_id in unsent:
                 report.send_failed += 1

@@ -203,10 +203,16 @@ class DocumentProcessor:
         outcome: RulesOutcome,
     ) -> None:
         self.ledger.record(document_id, Status.BOOKING, "booking", modified_at=modified_at)
+        calls_before = self.client.requests_sent["book"]
         try:
             self.client.book_document(document_id)
         except PermanentError:
-            if not self._left_inbox(document_id):
+            # Gone from the inbox proves *our* booking only if a call of ours may have been
+            # applied unseen: this one retried, or an earlier attempt's (the ledger said
+            # BOOKING). Otherwise someone else booked or deleted it: not ours to record.
+            retried = self.client.requests_sent["book"] - calls_before > 1
+            earlier = state is not None and state.status is Status.BOOKING
+            if not (retried or earlier) or not self._left_inbox(document_id):
                 raise
             confirmed = "booking answered an error, but the document has left the inbox"
             self.ledger.record(

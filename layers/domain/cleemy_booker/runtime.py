@@ -6,6 +6,7 @@ here takes its AWS clients from ``AwsClients`` so tests hand it moto-backed ones
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,6 +64,18 @@ class AwsClients:
             dynamodb=session.client("dynamodb", config=AWS_CONFIG),
             sqs=session.client("sqs", config=AWS_CONFIG),
         )
+
+
+class _NoSecretValues(logging.Filter):
+    """botocore logs every response body at DEBUG, GetSecretValue's too: turning the log level
+    up to debug an incident would write the Lucca key to the logs. Those records are dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return "SecretString" not in message and "SecretBinary" not in message
+
+
+logging.getLogger("botocore.parsers").addFilter(_NoSecretValues())
 
 
 def read_api_key(settings: LuccaSettings) -> str:
