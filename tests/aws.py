@@ -77,6 +77,7 @@ class Stack:
     queue_url: str
     dlq_url: str
     secret_name: str
+    max_receive_count: int = 3
 
     def env(self, base_url: str, **overrides: str) -> dict[str, str]:
         values = {
@@ -87,6 +88,7 @@ class Stack:
             "IDEMPOTENCY_TABLE": self.idempotency_table,
             "DOCUMENTS_QUEUE_URL": self.queue_url,
             "DEAD_LETTER_QUEUE_URL": self.dlq_url,
+            "MAX_RECEIVE_COUNT": str(self.max_receive_count),
         }
         values.update(overrides)
         return values
@@ -121,4 +123,5 @@ def create_stack(api_key: str, *, max_receive_count: int = 3, visibility: int = 
         queue_url=queue_url,
         dlq_url=dlq_url,
         secret_name="lucca/api-key",
+        max_receive_count=max_receive_count,
     )

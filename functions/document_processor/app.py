@@ -18,8 +18,8 @@ from cleemy_booker.observability import logger, metrics, tracer
 from cleemy_booker.runtime import (
     AwsClients,
     ProcessorRuntime,
+    api_key_source,
     load_processor_rules,
-    read_api_key,
 )
 
 # Every record fails alone; an all-failed batch is reported like any other, not raised.
@@ -31,12 +31,14 @@ def runtime() -> ProcessorRuntime:
     """Built once per cold start: configuration errors surface here, clearly, on first use."""
     settings = ProcessorSettings.from_env()
     return ProcessorRuntime(
-        settings, AwsClients.create(), read_api_key(settings), load_processor_rules(settings)
+        settings, AwsClients.create(), api_key_source(settings), load_processor_rules(settings)
     )
 
 
 def record_handler(record: SQSRecord) -> dict[str, Any]:
-    return runtime().handle_record(record.body, record.message_id)
+    # A hand-written replay event may carry no attributes: count it as a first delivery.
+    receive_count = int(record.raw_event.get("attributes", {}).get("ApproximateReceiveCount", 1))
+    return runtime().handle_record(record.body, record.message_id, receive_count)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -9,14 +9,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cleemy_booker.config import PollerSettings
 from cleemy_booker.observability import logger, metrics, tracer
-from cleemy_booker.runtime import AwsClients, PollerRuntime, read_api_key
+from cleemy_booker.runtime import AwsClients, PollerRuntime, api_key_source
 
 
 @cache
 def runtime() -> PollerRuntime:
     """Built once per cold start: configuration errors surface here, clearly, on first use."""
     settings = PollerSettings.from_env()
-    return PollerRuntime(settings, AwsClients.create(), read_api_key(settings))
+    return PollerRuntime(settings, AwsClients.create(), api_key_source(settings))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -293,6 +293,9 @@ class LocalPipeline:
             "LuccaBaseUrl": self.sim.url,  # http on loopback: the template allows it there
             "BudgetWindowSeconds": str(int(self.options.window_seconds)),
             "ScheduleExpression": self.options.schedule,
+            # The processor dead-letters on the last delivery itself, with the reason: it must
+            # know the same limit the queue is given below.
+            "MaxReceiveCount": str(self.options.max_receive_count),
             **self.options.parameters,
         }
 
@@ -301,7 +304,9 @@ class LocalPipeline:
 
         The template's VisibilityTimeout 360 s x maxReceiveCount 10 means a document that keeps
         failing takes an hour to reach the DLQ; locally 30 s x 4 (never under 3 receives) keeps
-        the demo within minutes. Same redrive target, only the numbers change.
+        the demo within minutes. Same redrive target, only the numbers change. (The
+        maxReceiveCount goes in as the ``MaxReceiveCount`` parameter too, so the processor knows
+        it; setting it again here keeps the queue right even with other overrides.)
         """
         sqs = self.client("sqs")
         queue = self.outputs["DocumentsQueueUrl"]

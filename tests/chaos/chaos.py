@@ -225,12 +225,14 @@ class Chaos:
 
         original_handle = ProcessorRuntime.handle_record
 
-        def handle_record(self: ProcessorRuntime, body: str, message_id: str) -> dict[str, Any]:
+        def handle_record(
+            self: ProcessorRuntime, body: str, message_id: str, receive_count: int = 1
+        ) -> dict[str, Any]:
             index, chaos._record_index = chaos._record_index, chaos._record_index + 1
             if chaos.kill_at != index:
-                return original_handle(self, body, message_id)
+                return original_handle(self, body, message_id, receive_count)
             chaos.kill.armed = True  # killed at this record's first Lucca answer ...
-            result = original_handle(self, body, message_id)
+            result = original_handle(self, body, message_id, receive_count)
             if chaos.kill.armed:  # ... or right after it, when it needed no request
                 chaos.kill.armed = False
                 chaos.kill.fired["after the record"] += 1

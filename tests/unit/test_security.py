@@ -122,13 +122,6 @@ def test_warm_invocations_of_both_handlers_read_the_secret_once(
     assert all(sim.document(i)["bookings"] == 1 for i in ready)  # type: ignore[index]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING: the key is read once per cold start (functions/*/app.py build the runtime "
-    "with read_api_key(settings) inside functools.cache), so a warm container never picks up a "
-    "rotated key, contrary to SECRET_MAX_AGE_SECONDS's promise; it dead-letters every document "
-    "with a 401 until Lambda recycles it.",
-)
 def test_a_rotated_key_is_picked_up_by_a_warm_container_within_the_cache_age(
     monkeypatch: pytest.MonkeyPatch, sim: Simulator, stack: Stack
 ) -> None:

@@ -48,13 +48,18 @@ class RequestHook(Protocol):
 
 
 class _ApiKeyAuth(httpx.Auth):
-    """Adds Lucca's header; holds the key where no repr, log or exception can show it."""
+    """Adds Lucca's header; holds the key where no repr, log or exception can show it.
 
-    def __init__(self, api_key: str) -> None:
+    The key may be a callable, asked on every request, so a rotated key (cached by the caller
+    for a few minutes) is picked up by a warm function without a restart.
+    """
+
+    def __init__(self, api_key: str | Callable[[], str]) -> None:
         self.__key = api_key
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"lucca application={self.__key}"
+        key = self.__key() if callable(self.__key) else self.__key
+        request.headers["Authorization"] = f"lucca application={key}"
         yield request
 
     def __repr__(self) -> str:
@@ -92,7 +97,7 @@ class LuccaClient:
     def __init__(
         self,
         base_url: str,
-        api_key: str,
+        api_key: str | Callable[[], str],
         *,
         http: httpx.Client | None = None,
         retry: RetryPolicy | None = None,
@@ -102,11 +107,13 @@ class LuccaClient:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
-        if not api_key or not api_key.strip():
-            raise ValueError("Lucca API key is empty")
+        if isinstance(api_key, str):
+            if not api_key.strip():
+                raise ValueError("Lucca API key is empty")
+            api_key = api_key.strip()
         self.base_url = validate_base_url(base_url)
         self._http = http or httpx.Client(timeout=timeout, transport=httpx.HTTPTransport(retries=1))
-        self._auth = _ApiKeyAuth(api_key.strip())
+        self._auth = _ApiKeyAuth(api_key)
         self.retry = retry or RetryPolicy()
         self.hooks = list(hooks)
         self._sleep = sleep

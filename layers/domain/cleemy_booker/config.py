@@ -107,6 +107,9 @@ class ProcessorSettings(LuccaSettings):
     rules_source: str = Field(alias="RULES_SOURCE", default="")
     #: Documents above this amount (including taxes) are held for a person; empty = no ceiling.
     max_auto_amount: Decimal | None = Field(alias="MAX_AUTO_AMOUNT", default=None, gt=0)
+    #: The documents queue's redrive limit: on the last delivery a still-failing document is
+    #: dead-lettered by us, with its reason, rather than silently by SQS.
+    max_receive_count: int = Field(alias="MAX_RECEIVE_COUNT", default=10, ge=1)
     #: Stop starting new documents when less than this is left of the invocation.
     stop_margin_seconds: float = Field(alias="STOP_MARGIN_SECONDS", default=10.0, ge=0)
     #: Ledger entries are kept this long (accounting records: years, not days).

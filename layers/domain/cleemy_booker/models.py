@@ -236,7 +236,8 @@ class DocumentMessage(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    documentId: int = Field(gt=0)
+    #: Lucca ids are 64-bit integers; anything larger is not an id (and DynamoDB refuses it).
+    documentId: int = Field(gt=0, le=2**63 - 1)
     item: InboxItem | None = None
     listedAt: datetime | None = None
     #: How many times the budget deferred this document (not a failure: see the processor).

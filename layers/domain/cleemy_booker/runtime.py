@@ -31,7 +31,7 @@ from .client import LuccaClient
 from .config import LuccaSettings, PollerSettings, ProcessorSettings
 from .errors import RetryableError
 from .gate import GateConfig
-from .ledger import Ledger
+from .ledger import Ledger, Status
 from .models import DocumentMessage
 from .observability import logger, metrics
 from .poller import InboxPoller, PollReport
@@ -87,8 +87,19 @@ def read_api_key(settings: LuccaSettings) -> str:
     return key.strip()
 
 
+#: The key itself (tests) or a function returning it, asked on every request (Lambda).
+ApiKey = str | Callable[[], str]
+
+
+def api_key_source(settings: LuccaSettings) -> Callable[[], str]:
+    """Read the key once now (a missing or empty secret fails the cold start, clearly), then on
+    each request through Powertools' cache: a rotated key is in use within ``secret_max_age``."""
+    read_api_key(settings)
+    return lambda: read_api_key(settings)
+
+
 def build_client(
-    settings: LuccaSettings, aws: AwsClients, api_key: str
+    settings: LuccaSettings, aws: AwsClients, api_key: ApiKey
 ) -> tuple[LuccaClient, RequestBudget]:
     budget = RequestBudget(
         DynamoSlotStore(aws.dynamodb, settings.budget_table),
@@ -108,7 +119,7 @@ def deadline_from(time_left: Callable[[], float], margin: float) -> float:
 
 
 class PollerRuntime:
-    def __init__(self, settings: PollerSettings, aws: AwsClients, api_key: str) -> None:
+    def __init__(self, settings: PollerSettings, aws: AwsClients, api_key: ApiKey) -> None:
         self.settings = settings
         self.aws = aws
         self.client, self.budget = build_client(settings, aws, api_key)
@@ -153,7 +164,7 @@ class ProcessorRuntime:
         self,
         settings: ProcessorSettings,
         aws: AwsClients,
-        api_key: str,
+        api_key: ApiKey,
         rules: RuleSet,
     ) -> None:
         self.settings = settings
@@ -197,7 +208,7 @@ class ProcessorRuntime:
             raise _NotCached(result)
         return _result_dict(result)
 
-    def handle_record(self, body: str, message_id: str) -> dict[str, Any]:
+    def handle_record(self, body: str, message_id: str, receive_count: int = 1) -> dict[str, Any]:
         """One SQS record. Raises only to have SQS deliver it again (retryable trouble)."""
         logger.remove_keys(["document_id"])
         try:
@@ -224,6 +235,13 @@ class ProcessorRuntime:
                 body, message.documentId, failed.reason, failed.error_type, message_id
             )
         except RetryableError as error:
+            if receive_count >= self.settings.max_receive_count:
+                # SQS would move it to the DLQ itself after this delivery, without a reason.
+                reason = f"still failing after {receive_count} deliveries: {error}"
+                self.ledger.record(message.documentId, Status.FAILED, "failed", reasons=[reason])
+                return self._dead_letter(
+                    body, message.documentId, reason, "RetriesExhausted", message_id
+                )
             metrics.add_metric("DocumentsRetried", MetricUnit.Count, 1)
             logger.warning("retryable failure; SQS will deliver again", extra={"error": str(error)})
             raise
