@@ -54,7 +54,7 @@ from cleemy_booker.runtime import (
 )
 from local.lucca_simulator import Simulator
 from tests.aws import create_stack
-from tests.harness import FakeLambdaContext, load_handler, sqs_event
+from tests.harness import FakeLambdaContext, load_handler, queue_is_drained, sqs_event
 
 #: Processor instances consuming the queue at once (the template's MaximumConcurrency floor).
 CONCURRENCY = 2
@@ -289,7 +289,7 @@ def _consume(
             WaitTimeSeconds=0,
         ).get("Messages", [])
         if not messages:
-            idle = idle + 1 if poller_done.is_set() and _drained(stack) else 0
+            idle = idle + 1 if poller_done.is_set() and queue_is_drained(stack) else 0
             time.sleep(EMPTY_RECEIVE_SLEEP)
             continue
         idle = 0
@@ -314,18 +314,6 @@ def _settle(stack: QueueStack, messages: list[dict[str, Any]], failed: set[str])
             stack.sqs.delete_message(
                 QueueUrl=stack.queue_url, ReceiptHandle=message["ReceiptHandle"]
             )
-
-
-def _drained(stack: QueueStack) -> bool:
-    attributes = stack.sqs.get_queue_attributes(
-        QueueUrl=stack.queue_url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )["Attributes"]
-    return all(int(value) == 0 for value in attributes.values())
 
 
 def _budget_stats(modules: list[ModuleType]) -> dict[str, float]:

@@ -102,7 +102,7 @@ def drive_queue(
             WaitTimeSeconds=0,
         ).get("Messages", [])
         if not messages:
-            if _queue_is_drained(stack):
+            if queue_is_drained(stack):
                 idle += 1
                 if idle >= idle_rounds:
                     return report
@@ -128,7 +128,8 @@ def drive_queue(
     raise AssertionError(f"queue not drained after {max_invocations} invocations")
 
 
-def _queue_is_drained(stack: Stack) -> bool:
+def queue_is_drained(stack: Any) -> bool:
+    """No message visible, in flight or delayed (``stack`` needs ``sqs`` and ``queue_url``)."""
     attributes = stack.sqs.get_queue_attributes(
         QueueUrl=stack.queue_url,
         AttributeNames=[

@@ -43,7 +43,13 @@ from cleemy_booker.observability import metrics as powertools_metrics
 from cleemy_booker.runtime import ProcessorRuntime
 from local.lucca_simulator import Simulator
 from tests.aws import Stack
-from tests.harness import FakeLambdaContext, dead_letters, load_handler, sqs_event
+from tests.harness import (
+    FakeLambdaContext,
+    dead_letters,
+    load_handler,
+    queue_is_drained,
+    sqs_event,
+)
 
 BOOKABLE = frozenset({"ready", "ready_needs_label", "credit_note"})
 HELD = frozenset({"ocr_pending", "ocr_failed", "incomplete", "amounts_mismatch"})
@@ -294,7 +300,7 @@ class Chaos:
                 WaitTimeSeconds=0,
             ).get("Messages", [])
             if not messages:
-                idle = idle + 1 if _queue_is_empty(stack) else 0
+                idle = idle + 1 if queue_is_drained(stack) else 0
                 time.sleep(0.2)
                 continue
             idle = 0
@@ -354,18 +360,6 @@ class Chaos:
             processor.runtime().client.close()
         processor.runtime.cache_clear()
         return load_handler("document_processor")
-
-
-def _queue_is_empty(stack: Stack) -> bool:
-    attributes = stack.sqs.get_queue_attributes(
-        QueueUrl=stack.queue_url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )["Attributes"]
-    return all(int(value) == 0 for value in attributes.values())
 
 
 def expire_in_progress(stack: Stack) -> int:
