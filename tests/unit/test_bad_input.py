@@ -9,6 +9,7 @@ shape) come from ``ScriptedLucca``, a transport that forwards everything else to
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from moto import mock_aws
 from cleemy_booker import runtime as runtime_module
 from cleemy_booker.client import DEFAULT_TIMEOUT, LuccaClient
 from cleemy_booker.config import ConfigError, PollerSettings, ProcessorSettings
+from cleemy_booker.errors import AuthError, InvalidResponseError
 from cleemy_booker.ledger import Ledger, Status
 from cleemy_booker.rules import RulesConfigError
 from cleemy_booker.runtime import load_processor_rules, read_api_key
@@ -484,12 +486,13 @@ def test_a_garbled_listing_page_stops_the_poll_clearly_and_keeps_what_was_listed
         handlers_env(monkeypatch, stack, sim, PAGE_SIZE="5") as (poller, processor),
     ):
         lucca.scripts["GET", LIST_PATH] = second_page_garbled
-        report = poller.lambda_handler({}, FakeLambdaContext(300))
+        # The invocation fails (so the poller's alarm calls a person) ...
+        with pytest.raises(InvalidResponseError, match=re.escape(expected)) as failed:
+            poller.lambda_handler({}, FakeLambdaContext(300))
         drive_queue(stack, processor.lambda_handler, batch_size=10)
 
-    assert report["stoppedBecause"].startswith("listing failed: list -> 200: ")
-    assert expected in report["stoppedBecause"]
-    assert (report["listed"], report["enqueued"]) == (5, 5)
+    assert str(failed.value).startswith("list -> 200: ")
+    # ... and what was listed before the garbled page was queued and processed all the same.
     first_page = sorted(d["id"] for d in sim.state()["documents"])[:5]
     booked = {d["id"] for d in sim.state()["documents"] if d["bookings"]}
     assert booked
@@ -501,11 +504,17 @@ def test_a_first_page_without_a_count_stops_the_poll_clearly(
 ) -> None:
     with scripted(monkeypatch) as lucca, handlers_env(monkeypatch, stack, sim) as (poller, _):
         lucca.scripts["GET", LIST_PATH] = answer(200, '{"items": []}', "application/json")
-        report = poller.lambda_handler({}, FakeLambdaContext(300))
-    assert report["stoppedBecause"] == (
-        "listing failed: list -> 200: list response has no valid 'count' (got None)"
+        with pytest.raises(InvalidResponseError) as failed:
+            poller.lambda_handler({}, FakeLambdaContext(300))
+    assert str(failed.value) == ("list -> 200: list response has no valid 'count' (got None)")
+    assert (
+        int(
+            stack.sqs.get_queue_attributes(
+                QueueUrl=stack.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]["ApproximateNumberOfMessages"]
+        )
+        == 0
     )
-    assert report["enqueued"] == 0
 
 
 # --- configuration ----------------------------------------------------------------------------
@@ -651,3 +660,15 @@ def test_a_handler_with_bad_configuration_fails_at_cold_start_naming_the_variabl
             poller.lambda_handler({}, FakeLambdaContext())
         with pytest.raises(ConfigError, match="LUCCA_BASE_URL"):
             processor.lambda_handler({"Records": []}, FakeLambdaContext())
+
+
+def test_a_wrong_key_fails_the_poll_so_the_alarm_calls_a_person(
+    monkeypatch: pytest.MonkeyPatch, sim: Simulator, stack: Stack
+) -> None:
+    stack.secrets.put_secret_value(SecretId=stack.secret_name, SecretString="not-the-key")
+    with (
+        handlers_env(monkeypatch, stack, sim) as (poller, _),
+        pytest.raises(AuthError, match="list -> 401"),
+    ):
+        poller.lambda_handler({}, FakeLambdaContext(300))
+    assert sim.state()["totals"]["byEndpoint"]["list"] == 1  # no retry on 401

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .budget import BudgetBusy
 from .client import LuccaClient
-from .errors import LuccaError
+from .errors import PermanentError, RetryableError
 from .ledger import Ledger
 from .listing import ListedDocument, ListingStats, iter_inbox
 from .models import DocumentMessage
@@ -79,10 +79,13 @@ class InboxPoller:
     stop_margin_seconds: float = 10.0
     dry_run: bool = False
     clock: Callable[[], float] = time.time
+    #: The report of the last run, also when it ended in an error.
+    last_report: PollReport | None = None
 
     def run(self) -> PollReport:
         report = PollReport()
         stats = ListingStats()
+        failure: PermanentError | None = None
         pending: list[tuple[int, str]] = []
         sent_before = sum(self.client.requests_sent.values())
         try:
@@ -98,9 +101,14 @@ class InboxPoller:
                     break
         except BudgetBusy:
             stats.stopped_because = "request budget busy"
-        except LuccaError as error:
-            # What was listed so far is queued; the next scheduled run lists the rest.
+        except RetryableError as error:
+            # Lucca is busy or down: what was listed so far is queued; the next run lists the rest.
             stats.stopped_because = f"listing failed: {error}"
+        except PermanentError as error:
+            # A bad key, filter or answer will not mend itself: queue what was listed, then fail
+            # the invocation so the poller's error alarm calls a person.
+            stats.stopped_because = f"listing failed: {error}"
+            failure = error
         finally:
             self._flush(pending, report)
         report.count = stats.count
@@ -108,6 +116,9 @@ class InboxPoller:
         report.invalid_items = stats.invalid_items
         report.stopped_because = stats.stopped_because
         report.requests = sum(self.client.requests_sent.values()) - sent_before
+        self.last_report = report
+        if failure is not None:
+            raise failure
         return report
 
     def _claim(

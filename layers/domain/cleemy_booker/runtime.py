@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from .budget import DynamoSlotStore, RequestBudget
 from .client import LuccaClient
 from .config import LuccaSettings, PollerSettings, ProcessorSettings
-from .errors import RetryableError
+from .errors import PermanentError, RetryableError
 from .gate import GateConfig
 from .ledger import Ledger, Status
 from .models import DocumentMessage
@@ -138,8 +138,13 @@ class PollerRuntime:
             stop_margin_seconds=self.settings.stop_margin_seconds,
             dry_run=self.settings.dry_run,
         )
-        with self.client.until(deadline_from(time_left, self.settings.stop_margin_seconds)):
-            report = poller.run()
+        try:
+            with self.client.until(deadline_from(time_left, self.settings.stop_margin_seconds)):
+                report = poller.run()
+        except PermanentError:
+            partial = poller.last_report.as_dict() if poller.last_report else {}
+            logger.error("inbox poll failed", extra={"report": partial})
+            raise
         metrics.add_metric("DocumentsListed", MetricUnit.Count, report.listed)
         metrics.add_metric("DocumentsEnqueued", MetricUnit.Count, report.enqueued)
         metrics.add_metric("LuccaRequests", MetricUnit.Count, report.requests)
