@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from .budget import BudgetBusy
@@ -98,14 +98,7 @@ class DocumentProcessor:
             )
             raise DocumentFailed(document_id, reason, type(error).__name__) from error
         spent = sum(self.client.requests_sent.values()) - sent_before
-        return ProcessResult(
-            result.document_id,
-            result.outcome,
-            result.reasons,
-            result.updated,
-            spent,
-            tuple(self._new_request_ids()),
-        )
+        return replace(result, requests=spent, request_ids=tuple(self._new_request_ids()))
 
     # --- steps -------------------------------------------------------------------------------
 
