@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -170,8 +169,3 @@ class InboxPoller:
             sent = {entry["Id"] for entry in response.get("Successful", [])}
             remaining = {k: v for k, v in remaining.items() if k not in sent}
         return [int(key) for key in remaining]
-
-
-def replay_message(document_id: int) -> str:
-    """The body of a manual replay: the id alone (the processor fetches the document)."""
-    return json.dumps({"documentId": document_id})

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from .budget import BudgetBusy
 from .client import LuccaClient
 from .errors import NotFoundError, PermanentError
-from .gate import GateConfig, HoldReason, duplicate_scope, review
+from .gate import GateConfig, HoldReason, duplicate_number, duplicate_scope, review
 from .ledger import TOUCHED, DocumentState, Ledger, Status
 from .models import DocumentMessage, InboxItem
 from .rules import RuleSet, RulesOutcome
@@ -156,13 +156,19 @@ class DocumentProcessor:
         )
         return ProcessResult(item.document_id, "held", tuple(texts))
 
-    def _claim_number(self, item: InboxItem, outcome: RulesOutcome) -> HoldReason | None:
+    def _number_key(self, item: InboxItem, outcome: RulesOutcome) -> tuple[str, str] | None:
+        """(scope, number) under which the invoice number is claimed, as the gate checks it."""
         if not self.gate.check_duplicate_numbers:
             return None
         scope = duplicate_scope(item, outcome.write)
-        number = outcome.write.document.documentNumber
-        if scope is None or not number:
+        number = duplicate_number(outcome.write)
+        return (scope, number) if scope is not None and number is not None else None
+
+    def _claim_number(self, item: InboxItem, outcome: RulesOutcome) -> HoldReason | None:
+        key = self._number_key(item, outcome)
+        if key is None:
             return None
+        scope, number = key
         other = self.ledger.claim_number(scope, number, item.document_id)
         if other is None:
             return None
@@ -172,10 +178,9 @@ class DocumentProcessor:
         )
 
     def _release_number(self, item: InboxItem, outcome: RulesOutcome) -> None:
-        scope = duplicate_scope(item, outcome.write)
-        number = outcome.write.document.documentNumber
-        if self.gate.check_duplicate_numbers and scope is not None and number:
-            self.ledger.release_number(scope, number, item.document_id)
+        key = self._number_key(item, outcome)
+        if key is not None:
+            self.ledger.release_number(*key, item.document_id)
 
     def _update(self, item: InboxItem, outcome: RulesOutcome) -> InboxItem:
         updated = self.client.update_document(item.document_id, outcome.write)
