@@ -20,7 +20,6 @@ import math
 import random
 import re
 import threading
-import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from email.utils import formatdate
 from typing import Any
 
 from .admin import handle_admin
+from .clock import SYSTEM_CLOCK, Clock
 from .config import API_ENDPOINTS, FIXED_SETTINGS, INBOX_SETTINGS, ConfigError, SimulatorConfig
 from .faults import STATUS_FAULTS, Fault, FaultInjector
 from .inbox import Inbox
@@ -80,7 +80,9 @@ def route_api(method: str, path: str) -> Route:
 
 
 class SimulatorApp:
-    def __init__(self, config: SimulatorConfig) -> None:
+    def __init__(self, config: SimulatorConfig, clock: Clock = SYSTEM_CLOCK) -> None:
+        #: Every wait and timestamp goes through here, so a simulation can run it on virtual time.
+        self.clock = clock
         self._lock = threading.RLock()
         # Bumped on reset so a request in flight across a reset does not log into the new run.
         self._generation = 0
@@ -89,12 +91,12 @@ class SimulatorApp:
     def _install(self, config: SimulatorConfig) -> None:
         """(Re)build all state from a config: the seeded inbox, limiter, injector and logs."""
         self.config = config
-        self.inbox = Inbox(config)
+        self.inbox = Inbox(config, self.clock)
         self.limiter = SlidingWindowLimiter(
             config.rate_limit,
             config.window_seconds,
             config.external_requests_per_window,
-            time.monotonic(),
+            self.clock.monotonic(),
         )
         self.faults = FaultInjector(config.seed)
         self._request_ids = random.Random(f"{config.seed}:request-ids")
@@ -124,7 +126,7 @@ class SimulatorApp:
         route = route_api(request.method, request.path)
         generation = self._generation
         entry: dict[str, Any] = {
-            "t": time.time(),
+            "t": self.clock.time(),
             "method": request.method,
             "path": request.path,
             "query": request.query,
@@ -148,10 +150,10 @@ class SimulatorApp:
         config = self.config
         latency = config.latency_ms / 1000
         if latency >= config.server_timeout_seconds:
-            time.sleep(config.server_timeout_seconds)
+            self.clock.sleep(config.server_timeout_seconds)
             return server_timeout()
         if latency:
-            time.sleep(latency)
+            self.clock.sleep(latency)
         if not _authorized(request, config.api_key):
             return problem(
                 401, "Missing or invalid API key: send 'Authorization: lucca application={key}'."
@@ -178,7 +180,7 @@ class SimulatorApp:
         with self._lock:
             if route.endpoint == "book" and route.document_id is not None:
                 self.inbox.count_book_attempt(route.document_id)
-            wait = self.limiter.retry_after(time.monotonic())
+            wait = self.limiter.retry_after(self.clock.monotonic())
             if wait is not None:
                 return None, self._rate_limited(wait, config)
             fault = None
@@ -188,7 +190,7 @@ class SimulatorApp:
                 )
             # An injected 429 plays a refusal we did not see coming: it consumes nothing.
             if fault is None or fault.kind != "429":
-                self.limiter.record(time.monotonic())
+                self.limiter.record(self.clock.monotonic())
             return fault, None
 
     def _rate_limited(self, wait: float, config: SimulatorConfig) -> Response:
@@ -197,7 +199,9 @@ class SimulatorApp:
             f"Rate limit exceeded: {config.rate_limit} requests per "
             f"{config.window_seconds:g} s for this tenant.",
         )
-        response.headers["Retry-After"] = retry_after_value(wait, config.retry_after_format)
+        response.headers["Retry-After"] = retry_after_value(
+            wait, config.retry_after_format, self.clock.time()
+        )
         return response
 
     def _faulted(
@@ -210,7 +214,7 @@ class SimulatorApp:
         entry: dict[str, Any],
     ) -> Response | None:
         if fault.kind in STATUS_FAULTS:
-            return _status_fault(fault, config)
+            return _status_fault(fault, config, self.clock.time())
         if fault.kind == "drop":
             if fault.after_operation:
                 self._operate(request, route, config)
@@ -218,12 +222,12 @@ class SimulatorApp:
         # slow: under the server limit it is merely slow; over it, Lucca aborts with a 408.
         remaining = config.server_timeout_seconds - latency
         if config.slow_seconds < remaining:
-            time.sleep(config.slow_seconds)
+            self.clock.sleep(config.slow_seconds)
             entry["faultAfterOperation"] = False  # the client gets the real answer
             return self._operate(request, route, config)
         if fault.after_operation:
             self._operate(request, route, config)
-        time.sleep(max(remaining, 0.0))
+        self.clock.sleep(max(remaining, 0.0))
         return server_timeout()
 
     def _operate(self, request: Request, route: Route, config: SimulatorConfig) -> Response:
@@ -258,7 +262,7 @@ class SimulatorApp:
                 "faultsInjected": dict(Counter(e["fault"] for e in log if e["fault"])),
                 "rateLimited": sum(e["status"] == 429 and e["fault"] is None for e in log),
                 "externalRequests": self.limiter.external_total,
-                "inWindow": self.limiter.in_window(time.monotonic()),
+                "inWindow": self.limiter.in_window(self.clock.monotonic()),
             }
             return {
                 "config": self.config.to_dict(),
@@ -292,7 +296,7 @@ class SimulatorApp:
         with self._lock:
             config = self.config.updated(changes)
             if _limiter_settings(config) != _limiter_settings(self.config):
-                self.limiter.reconfigure(*_limiter_settings(config), time.monotonic())
+                self.limiter.reconfigure(*_limiter_settings(config), self.clock.monotonic())
             self.config = config
             return config
 
@@ -327,20 +331,20 @@ def _authorized(request: Request, api_key: str) -> bool:
     return hmac.compare_digest(key.strip().encode(), api_key.encode())
 
 
-def retry_after_value(seconds: float, style: str) -> str:
+def retry_after_value(seconds: float, style: str, now: float) -> str:
     """Whole seconds, rounded up and at least 1; or the same instant as an HTTP date."""
     whole = max(1, math.ceil(seconds))
     if style == "http-date":
-        return formatdate(math.ceil(time.time()) + whole, usegmt=True)
+        return formatdate(math.ceil(now) + whole, usegmt=True)
     return str(whole)
 
 
-def _status_fault(fault: Fault, config: SimulatorConfig) -> Response:
+def _status_fault(fault: Fault, config: SimulatorConfig, now: float) -> Response:
     if fault.kind == "408":
         return server_timeout()
     if fault.kind == "429":
         response = text_error(429, "Too Many Requests")
-        value = retry_after_value(config.fault_retry_after_seconds, config.retry_after_format)
+        value = retry_after_value(config.fault_retry_after_seconds, config.retry_after_format, now)
         response.headers["Retry-After"] = value
         return response
     if fault.kind == "500":

@@ -9,13 +9,39 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
 
 TICKS_PER_SECOND = 10_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def now_ticks() -> int:
-    return time.time_ns() // 100
+class Clock(Protocol):
+    """Wall time, monotonic time and sleep: the real ones, or a simulation's virtual clock
+    (the simulator keeps its own seam: it must not import the project's package)."""
+
+    def time(self) -> float: ...
+
+    def monotonic(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def time(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+SYSTEM_CLOCK: Clock = SystemClock()
+
+
+def now_ticks(clock: Clock = SYSTEM_CLOCK) -> int:
+    return round(clock.time() * TICKS_PER_SECOND)
 
 
 def ticks_from_datetime(moment: datetime) -> int:

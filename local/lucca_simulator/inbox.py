@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .catalog import API_USER, USERS, user_ref
-from .clock import format_ticks, now_ticks, parse_ticks
+from .clock import SYSTEM_CLOCK, Clock, format_ticks, now_ticks, parse_ticks
 from .config import CATEGORIES, SimulatorConfig
 from .data import InboxGenerator
 from .listing import ListQuery
@@ -47,7 +47,8 @@ class DocumentRecord:
 
 
 class Inbox:
-    def __init__(self, config: SimulatorConfig) -> None:
+    def __init__(self, config: SimulatorConfig, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._clock = clock
         self._generator = InboxGenerator(
             config.seed, config.first_id, config.category_weights, config.invoices
         )
@@ -208,7 +209,7 @@ class Inbox:
     def _bump(self, record: DocumentRecord, modifier: dict[str, Any]) -> None:
         # Strictly later than the last stamp, whatever the wall clock says: clients notice a
         # change by comparing modifiedAt.
-        record.modified_ticks = max(now_ticks(), record.modified_ticks + 1)
+        record.modified_ticks = max(now_ticks(self._clock), record.modified_ticks + 1)
         stamp = format_ticks(record.modified_ticks)
         for target in (record.document, record.item):
             target["modifiedAt"] = stamp

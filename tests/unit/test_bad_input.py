@@ -315,8 +315,8 @@ def scripted(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedLucca]:
     lucca = ScriptedLucca()
 
     def client_factory(*args: Any, **kwargs: Any) -> LuccaClient:
-        http = httpx.Client(transport=lucca, timeout=DEFAULT_TIMEOUT)
-        return LuccaClient(*args, http=http, **kwargs)
+        kwargs["http"] = httpx.Client(transport=lucca, timeout=DEFAULT_TIMEOUT)
+        return LuccaClient(*args, **kwargs)
 
     monkeypatch.setattr(runtime_module, "LuccaClient", client_factory)
     yield lucca

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -105,6 +106,7 @@ class LuccaClient:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
         if isinstance(api_key, str):
@@ -118,6 +120,7 @@ class LuccaClient:
         self.hooks = list(hooks)
         self._sleep = sleep
         self._clock = clock
+        self._wall_clock = wall_clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self.deadline: float | None = None
         #: Requests sent per endpoint (every attempt counts: that is what the budget sees).
@@ -254,7 +257,7 @@ class LuccaClient:
         )
         if request_id:
             self.request_ids.append(request_id)
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        retry_after = parse_retry_after(response.headers.get("retry-after"), now=self._now)
         self._notify(endpoint, response.status_code, retry_after)
         if response.is_success:
             return Response(response.status_code, _decode_json(response, endpoint), request_id)
@@ -266,6 +269,9 @@ class LuccaClient:
             request_id=request_id,
             retry_after=retry_after,
         )
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._wall_clock(), UTC)
 
     def _notify(self, endpoint: str, status: int | None, retry_after: float | None) -> None:
         for hook in self.hooks:

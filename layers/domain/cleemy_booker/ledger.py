@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
+
+from .clock import utc_iso
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -68,10 +71,6 @@ class ClaimResult:
     previous: Status | None = None
 
 
-def _utc_now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
 def _doc_key(document_id: int, sort: str = "state") -> dict[str, Any]:
     return {"pk": {"S": f"doc#{document_id}"}, "sk": {"S": sort}}
 
@@ -102,10 +101,22 @@ def _state_from_item(item: dict[str, Any]) -> DocumentState:
 class Ledger:
     """Reads and writes the ledger table; takes its DynamoDB client as an argument."""
 
-    def __init__(self, dynamodb: DynamoDBClient, table: str, *, retention_days: int = 3650) -> None:
+    def __init__(
+        self,
+        dynamodb: DynamoDBClient,
+        table: str,
+        *,
+        retention_days: int = 3650,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._ddb = dynamodb
         self.table = table
         self.retention_seconds = retention_days * 86400
+        #: Wall-clock epoch seconds: the stamps every writer compares (``updatedAt``).
+        self._clock = clock
+
+    def _now_iso(self) -> str:
+        return utc_iso(self._clock())
 
     # --- state -------------------------------------------------------------------------------
 
@@ -131,9 +142,7 @@ class Ledger:
         planned in a dry run, once the pipeline runs for real (or, in a dry run, once changed).
         """
         planned = "(#s = :planned AND modifiedAt <> :m)" if dry_run else "#s = :planned"
-        stale_before = datetime.fromtimestamp(now - ttl_seconds, UTC).isoformat(
-            timespec="microseconds"
-        )
+        stale_before = utc_iso(now - ttl_seconds)
         try:
             self._ddb.update_item(
                 TableName=self.table,
@@ -161,7 +170,7 @@ class Ledger:
                     ":m": {"S": modified_at},
                     ":until": {"N": str(int(now + ttl_seconds))},
                     ":now": {"N": str(int(now))},
-                    ":at": {"S": _utc_now_iso()},
+                    ":at": {"S": self._now_iso()},
                     ":stale": {"S": stale_before},
                 },
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -221,7 +230,7 @@ class Ledger:
         crash in between leaves the trail complete and the status one step behind, which the
         next attempt corrects (e.g. BOOKING, then the document is found gone: BOOKED).
         """
-        at = _utc_now_iso()
+        at = self._now_iso()
         state_values: dict[str, Any] = {
             ":s": {"S": status},
             ":id": {"N": str(document_id)},
@@ -301,7 +310,7 @@ class Ledger:
         try:
             self._ddb.put_item(
                 TableName=self.table,
-                Item={**key, "documentId": {"N": str(document_id)}, "at": {"S": _utc_now_iso()}},
+                Item={**key, "documentId": {"N": str(document_id)}, "at": {"S": self._now_iso()}},
                 ConditionExpression="attribute_not_exists(pk) OR documentId = :id",
                 ExpressionAttributeValues={":id": {"N": str(document_id)}},
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",

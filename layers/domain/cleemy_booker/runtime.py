@@ -7,12 +7,13 @@ here takes its AWS clients from ``AwsClients`` so tests hand it moto-backed ones
 from __future__ import annotations
 
 import logging
-import time
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import httpx
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.idempotency import (
@@ -28,6 +29,7 @@ from pydantic import ValidationError
 
 from .budget import DynamoSlotStore, RequestBudget
 from .client import LuccaClient
+from .clock import SYSTEM_CLOCK, Clock
 from .config import LuccaSettings, PollerSettings, ProcessorSettings
 from .errors import PermanentError, RetryableError
 from .gate import GateConfig
@@ -99,31 +101,65 @@ def api_key_source(settings: LuccaSettings) -> Callable[[], str]:
 
 
 def build_client(
-    settings: LuccaSettings, aws: AwsClients, api_key: ApiKey
+    settings: LuccaSettings,
+    aws: AwsClients,
+    api_key: ApiKey,
+    clock: Clock = SYSTEM_CLOCK,
+    http: httpx.Client | None = None,
+    rng: random.Random | None = None,
 ) -> tuple[LuccaClient, RequestBudget]:
+    """The Lucca client behind the tenant budget; ``http`` and ``rng`` are the simulation's
+    seams (an in-process transport, seeded jitter), left to their defaults in Lambda."""
     budget = RequestBudget(
         DynamoSlotStore(aws.dynamodb, settings.budget_table),
         limit=settings.budget_limit,
         window_seconds=settings.budget_window_seconds,
         max_wait_seconds=settings.budget_max_wait_seconds,
+        clock=clock.time,
+        sleep=clock.sleep,
     )
-    return LuccaClient(settings.lucca_base_url, api_key, hooks=[budget]), budget
+    client = LuccaClient(
+        settings.lucca_base_url,
+        api_key,
+        hooks=[budget],
+        http=http,
+        sleep=clock.sleep,
+        clock=clock.monotonic,
+        wall_clock=clock.time,
+        rng=rng,
+    )
+    return client, budget
 
 
-def deadline_from(time_left: Callable[[], float], margin: float) -> float:
-    """A ``time.monotonic()`` instant ``margin`` seconds before the invocation ends."""
-    return time.monotonic() + max(0.0, time_left() - margin)
+def deadline_from(time_left: Callable[[], float], margin: float, clock: Clock) -> float:
+    """A monotonic instant ``margin`` seconds before the invocation ends."""
+    return clock.monotonic() + max(0.0, time_left() - margin)
+
+
+@dataclass(frozen=True)
+class Seams:
+    """What the simulation replaces; Lambda uses the defaults."""
+
+    clock: Clock = SYSTEM_CLOCK
+    http: httpx.Client | None = None
+    rng: random.Random | None = None
 
 
 # --- poller -----------------------------------------------------------------------------------
 
 
 class PollerRuntime:
-    def __init__(self, settings: PollerSettings, aws: AwsClients, api_key: ApiKey) -> None:
+    def __init__(
+        self, settings: PollerSettings, aws: AwsClients, api_key: ApiKey, seams: Seams | None = None
+    ) -> None:
+        seams = seams or Seams()
         self.settings = settings
         self.aws = aws
-        self.client, self.budget = build_client(settings, aws, api_key)
-        self.ledger = Ledger(aws.dynamodb, settings.ledger_table)
+        self.clock = seams.clock
+        self.client, self.budget = build_client(
+            settings, aws, api_key, seams.clock, seams.http, seams.rng
+        )
+        self.ledger = Ledger(aws.dynamodb, settings.ledger_table, clock=seams.clock.time)
 
     def poll(self, time_left: Callable[[], float]) -> PollReport:
         poller = InboxPoller(
@@ -137,9 +173,11 @@ class PollerRuntime:
             time_left=time_left,
             stop_margin_seconds=self.settings.stop_margin_seconds,
             dry_run=self.settings.dry_run,
+            clock=self.clock.time,
         )
+        deadline = deadline_from(time_left, self.settings.stop_margin_seconds, self.clock)
         try:
-            with self.client.until(deadline_from(time_left, self.settings.stop_margin_seconds)):
+            with self.client.until(deadline):
                 report = poller.run()
         except PermanentError:
             partial = poller.last_report.as_dict() if poller.last_report else {}
@@ -171,12 +209,20 @@ class ProcessorRuntime:
         aws: AwsClients,
         api_key: ApiKey,
         rules: RuleSet,
+        seams: Seams | None = None,
     ) -> None:
+        seams = seams or Seams()
         self.settings = settings
         self.aws = aws
-        self.client, self.budget = build_client(settings, aws, api_key)
+        self.clock = seams.clock
+        self.client, self.budget = build_client(
+            settings, aws, api_key, seams.clock, seams.http, seams.rng
+        )
         self.ledger = Ledger(
-            aws.dynamodb, settings.ledger_table, retention_days=settings.ledger_retention_days
+            aws.dynamodb,
+            settings.ledger_table,
+            retention_days=settings.ledger_retention_days,
+            clock=seams.clock.time,
         )
         self.processor = DocumentProcessor(
             client=self.client,
@@ -185,6 +231,7 @@ class ProcessorRuntime:
             gate=GateConfig(max_auto_amount=settings.max_auto_amount),
             listing_fresh_seconds=settings.listing_fresh_seconds,
             dry_run=settings.dry_run,
+            clock=seams.clock.time,
         )
         self.idempotency = IdempotencyConfig(
             event_key_jmespath="documentId",
@@ -226,7 +273,7 @@ class ProcessorRuntime:
             return self._defer(message, "not enough time left in this invocation", 1)
         try:
             with self.client.until(
-                deadline_from(self.time_left, self.settings.stop_margin_seconds)
+                deadline_from(self.time_left, self.settings.stop_margin_seconds, self.clock)
             ):
                 result: dict[str, Any] = self._process_once(message=message.model_dump(mode="json"))
         except _NotCached as held:
@@ -267,7 +314,7 @@ class ProcessorRuntime:
             MessageBody=deferred.model_dump_json(),
             DelaySeconds=delay_seconds,
         )
-        self.ledger.extend_claim(message.documentId, until=time.time() + delay_seconds + 3600)
+        self.ledger.extend_claim(message.documentId, until=self.clock.time() + delay_seconds + 3600)
         metrics.add_metric("DocumentsDeferred", MetricUnit.Count, 1)
         logger.info("document deferred", extra={"reason": reason, "delay": delay_seconds})
         return {"documentId": message.documentId, "outcome": "deferred", "reasons": [reason]}
