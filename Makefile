@@ -14,7 +14,7 @@ export POWERTOOLS_TRACE_DISABLED := true
 export AWS_DEFAULT_REGION ?= eu-west-1
 
 .PHONY: help setup lint format typecheck cfn-lint sam-validate checkov unit integration e2e test \
-        demo bench chaos replay plan simulator clean
+        demo bench chaos sim replay plan simulator clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -83,6 +83,11 @@ bench: $(VENV)/.stamp  ## Requests per invoice, drain time and 429s against a na
 
 chaos: $(VENV)/.stamp  ## The large chaos run (>= 1,000 documents, >= 10 % faults)
 	CHAOS_DOCUMENTS=1000 CHAOS_FAULT_RATE=0.12 $(PY) -m pytest tests/chaos -q -s
+
+# make sim SCENARIO=backlog ARGS="--sizes 1000,10000"   (backlog|week|neighbour|outage|faults|all)
+SCENARIO ?= all
+sim: $(VENV)/.stamp  ## Weeks of operation on a virtual clock at production constants (tables + JSON)
+	PYTHONHASHSEED=0 $(PY) -m sim $(SCENARIO) $(ARGS)
 
 # make replay ARGS="--dry-run"  (the stack's DLQ and queue come from STACK or the flags)
 replay: $(VENV)/.stamp  ## Move dead-lettered documents back to the queue (dry run first)

@@ -1,8 +1,8 @@
 """The figures, read from the simulator's ground truth and request log (what Lucca would see).
 
 Drain time is taken from the simulator's own request timestamps: first request to last
-successful booking. That is what the budget governs; the AWS side (moto) only shows in it when it
-makes the pipeline slower than the budget, and ``PacingFigures`` says how much.
+successful booking. That is what the budget governs; the AWS side (in memory) only shows in it
+when it makes the pipeline slower than the budget, and ``PacingFigures`` says how much.
 """
 
 from __future__ import annotations

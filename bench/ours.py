@@ -7,44 +7,27 @@ threads sharing one slot store. The processors start consuming while the poller 
 queueing, as an SQS event source would, and are warm before the poll starts (cold start is
 measured on its own, in ``bench/coldstart.py``).
 
-Two wirings of the AWS side, same handlers and same driver:
-
-* ``memory`` (the full-size runs): the runtimes are built by ``cleemy_booker.runtime`` and then
-  given in-memory AWS (``bench/fakeaws.py``) and one ``MemorySlotStore`` shared by the three
-  instances (``RequestBudget.store``), so the drain time measures our Lucca pacing;
-* ``moto``: the handlers build everything themselves from the environment, on moto, with the
-  real ``DynamoSlotStore``; every AWS call is serialised (``bench/awsmock.py``), because moto's
-  conditional writes are not atomic across threads. Too slow for time compressed 30x at full
-  size (see ``bench/fakeaws.py``), so it runs a smaller inbox to check the request counts agree.
+The AWS side is ``sim.aws``: the in-memory DynamoDB and SQS the simulation uses (proven
+against moto in ``tests/unit/test_sim_aws.py``). The runtimes are built exactly as in Lambda,
+so the real ``Ledger``, ``DynamoSlotStore`` and Powertools idempotency layer run on it: one
+model of AWS for the benchmark and the simulation. (moto itself answers a conditional write in
+~10-17 ms of pure Python, which at time compressed 30x would measure moto, not our pacing.)
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
+import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Protocol
 
-from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.idempotency import idempotent_function
-from moto import mock_aws
-
-from bench.awsmock import serialised_aws_calls
-from bench.fakeaws import (
-    IdempotencyTable,
-    InMemoryIdempotency,
-    InMemoryLedger,
-    MemoryStack,
-    NoDynamoDB,
-)
 from bench.figures import RunFigures, dead_letter_summary, figures_from
 from bench.scenario import BUDGET_LIMIT, NOISE, ProgressTicker, Scenario
-from cleemy_booker.budget import MemorySlotStore
 from cleemy_booker.config import PollerSettings, ProcessorSettings
 from cleemy_booker.runtime import (
     AwsClients,
@@ -53,7 +36,8 @@ from cleemy_booker.runtime import (
     load_processor_rules,
 )
 from local.lucca_simulator import Simulator
-from tests.aws import create_stack
+from sim.aws import InMemoryDynamoDB, InMemorySqs
+from tests.aws import create_idempotency_table, create_ledger_table, create_pk_sk_table
 from tests.harness import FakeLambdaContext, load_handler, queue_is_drained, sqs_event
 
 #: Processor instances consuming the queue at once (the template's MaximumConcurrency floor).
@@ -70,7 +54,7 @@ IDLE_ROUNDS = 3
 
 
 class QueueStack(Protocol):
-    """What the driver needs: ``tests.aws.Stack`` (moto) or ``MemoryStack``."""
+    """What the driver needs of a stack: its queue, its DLQ and the SQS client."""
 
     sqs: Any
     queue_url: str
@@ -126,92 +110,73 @@ def settings_env(base_url: str, scenario: Scenario, **resources: str) -> dict[st
     }
 
 
-# --- the two wirings ----------------------------------------------------------------------------
+# --- the wiring ---------------------------------------------------------------------------------
 
 
-def run_ours(scenario: Scenario, wiring: str = "memory") -> OursRun:
+@dataclass
+class MemoryStack:
+    """The template's queues and tables in ``sim.aws``."""
+
+    dynamodb: InMemoryDynamoDB
+    sqs: InMemorySqs
+    queue_url: str
+    dlq_url: str
+
+    @classmethod
+    def create(cls) -> MemoryStack:
+        dynamodb, sqs = InMemoryDynamoDB(), InMemorySqs()
+        create_ledger_table(dynamodb, "ledger")
+        create_pk_sk_table(dynamodb, "budget")
+        create_idempotency_table(dynamodb, "idempotency")
+        dlq = sqs.create_queue(QueueName="documents-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}
+        queue = sqs.create_queue(
+            QueueName="documents",
+            Attributes={
+                "VisibilityTimeout": str(VISIBILITY_SECONDS),
+                "RedrivePolicy": json.dumps(redrive),
+            },
+        )["QueueUrl"]
+        return cls(dynamodb, sqs, queue, dlq)
+
+
+def run_ours(scenario: Scenario) -> OursRun:
     with scenario.simulator() as sim, contextlib.redirect_stdout(NOISE):
-        if wiring == "moto":
-            return _run_on_moto(scenario, sim)
-        return _run_in_memory(scenario, sim)
-
-
-def _run_in_memory(scenario: Scenario, sim: Simulator) -> OursRun:
-    stack = MemoryStack.create(visibility=VISIBILITY_SECONDS, max_receive_count=MAX_RECEIVE_COUNT)
-    env = settings_env(
-        sim.url,
-        scenario,
-        # The key is handed to the runtimes directly: no secret is read in memory.
-        LUCCA_API_KEY_SECRET="unused",  # noqa: S106 - a secret's name, not a secret
-        BUDGET_TABLE="budget",
-        LEDGER_TABLE="ledger",
-        IDEMPOTENCY_TABLE="idempotency",
-        DOCUMENTS_QUEUE_URL=stack.queue_url,
-        DEAD_LETTER_QUEUE_URL=stack.dlq_url,
-    )
-    aws = AwsClients(dynamodb=NoDynamoDB(), sqs=stack.sqs)  # type: ignore[arg-type]
-    store, ledger, idempotency = MemorySlotStore(), InMemoryLedger(), IdempotencyTable()
-    poller_runtime = PollerRuntime(PollerSettings.from_env(env), aws, sim.api_key)
-    poller_runtime.budget.store, poller_runtime.ledger = store, ledger  # type: ignore[assignment]
-    poller = _with_runtime(load_handler("inbox_poller"), poller_runtime)
-    processors = []
-    for _ in range(CONCURRENCY):
-        settings = ProcessorSettings.from_env(env)
-        runtime = ProcessorRuntime(settings, aws, sim.api_key, load_processor_rules(settings))
-        runtime.budget.store = store
-        runtime.ledger = runtime.processor.ledger = ledger  # type: ignore[assignment]
-        # The same Powertools wrapper the runtime builds, over the shared in-memory table.
-        runtime._process_once = idempotent_function(
-            data_keyword_argument="message",
-            persistence_store=InMemoryIdempotency(idempotency),
-            config=runtime.idempotency,
-        )(runtime._process_terminal)
-        processors.append(_with_runtime(load_handler("document_processor"), runtime))
-    run = _measure(scenario, sim, stack, poller, processors, "memory")
-    run.aws = {"ledgerEvents": ledger.events}
-    return run
+        stack = MemoryStack.create()
+        env = settings_env(
+            sim.url,
+            scenario,
+            # The key is handed to the runtimes directly: no secret is read in memory.
+            LUCCA_API_KEY_SECRET="unused",  # noqa: S106 - a secret's name, not a secret
+            BUDGET_TABLE="budget",
+            LEDGER_TABLE="ledger",
+            IDEMPOTENCY_TABLE="idempotency",
+            DOCUMENTS_QUEUE_URL=stack.queue_url,
+            DEAD_LETTER_QUEUE_URL=stack.dlq_url,
+        )
+        aws = AwsClients(dynamodb=stack.dynamodb, sqs=stack.sqs)  # type: ignore[arg-type]
+        poller_runtime = PollerRuntime(PollerSettings.from_env(env), aws, sim.api_key)
+        poller = _with_runtime(load_handler("inbox_poller"), poller_runtime)
+        processors = []
+        for _ in range(CONCURRENCY):
+            settings = ProcessorSettings.from_env(env)
+            runtime = ProcessorRuntime(settings, aws, sim.api_key, load_processor_rules(settings))
+            processors.append(_with_runtime(load_handler("document_processor"), runtime))
+        run = _measure(scenario, sim, stack, poller, processors, "memory")
+        run.aws = {
+            "dynamodbCalls": dict(stack.dynamodb.usage.calls),
+            "sqsCalls": dict(stack.sqs.usage.calls),
+        }
+        return run
 
 
 def _with_runtime(module: ModuleType, runtime: object) -> ModuleType:
     """The handler module, its ``runtime()`` answering the runtime wired here."""
     module.runtime = lambda: runtime  # type: ignore[attr-defined]
     return module
-
-
-def _run_on_moto(scenario: Scenario, sim: Simulator) -> OursRun:
-    with mock_aws(), serialised_aws_calls() as calls:
-        stack = create_stack(
-            sim.api_key, max_receive_count=MAX_RECEIVE_COUNT, visibility=VISIBILITY_SECONDS
-        )
-        env = settings_env(sim.url, scenario, **_stack_resources(stack.env(sim.url)))
-        with _patched_environ(env):
-            parameters.clear_caches()  # type: ignore[no-untyped-call]
-            parameters.base.DEFAULT_PROVIDERS.clear()  # type: ignore[attr-defined]
-            poller = load_handler("inbox_poller")
-            processors = [load_handler("document_processor") for _ in range(CONCURRENCY)]
-            run = _measure(scenario, sim, stack, poller, processors, "moto")
-            for module in (poller, *processors):
-                module.runtime.cache_clear()
-    run.aws = calls.as_dict()
-    return run
-
-
-def _stack_resources(env: dict[str, str]) -> dict[str, str]:
-    return {name: value for name, value in env.items() if name != "LUCCA_BASE_URL"}
-
-
-@contextlib.contextmanager
-def _patched_environ(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 # --- the driver ---------------------------------------------------------------------------------

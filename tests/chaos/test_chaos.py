@@ -84,7 +84,11 @@ def test_under_chaos_every_document_is_booked_once_held_or_dead_lettered(
         f"({dict(chaos.kill.fired)}), duplicate deliveries {stats.duplicates_sent}, "
         f"poller crashes {stats.poller_crashes}; {stats.rounds} poll rounds, "
         f"{stats.invocations} processor invocations, {stats.records} records, "
-        f"{stats.record_failures} record failures; wall time {elapsed:.1f} s"
+        f"{stats.record_failures} record failures; wall time {elapsed:.1f} s\n"
+        "  clock: COMPRESSED Lucca's 60 s window and the budget's to 1 s, and the visibility "
+        "timeout to 0 (failed messages come back at once); NOT compressed: listing freshness, "
+        "claim TTL, SQS delays, idempotency expiry. It checks invariants, not time: "
+        "`make sim SCENARIO=faults` runs production constants."
     )
     assert not outcome.violations, "\n".join(outcome.violations[:40])
     assert outcome.lost == outcome.double_booked == 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from .budget import BudgetBusy
@@ -105,7 +106,8 @@ class DocumentProcessor:
     def _process(self, message: DocumentMessage, state: DocumentState | None) -> ProcessResult:
         item = self._current_item(message, state)
         outcome = self.rules.apply(item)
-        reasons = review(item, outcome, self.gate, self.ledger)
+        today = datetime.fromtimestamp(self.clock(), UTC).date()
+        reasons = review(item, outcome, self.gate, self.ledger, today=today)
         modified_at = _modified_at(item)
         if reasons:
             return self._hold(item, outcome, reasons, modified_at)

@@ -41,6 +41,7 @@ from .processor import DeferDocument, DocumentFailed, DocumentProcessor, Process
 from .rules import RuleSet, load_rules
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_sqs.client import SQSClient
 
@@ -80,9 +81,17 @@ class _NoSecretValues(logging.Filter):
 logging.getLogger("botocore.parsers").addFilter(_NoSecretValues())
 
 
-def read_api_key(settings: LuccaSettings) -> str:
-    """The Lucca key from Secrets Manager, cached by Powertools for ``secret_max_age``."""
-    value = parameters.get_secret(settings.api_key_secret, max_age=settings.secret_max_age_seconds)
+def read_api_key(settings: LuccaSettings, secrets: SecretsProvider | None = None) -> str:
+    """The Lucca key from Secrets Manager, cached by Powertools for ``secret_max_age``.
+
+    ``secrets``: a provider of one's own (the simulation gives each Lambda instance its own,
+    as each instance has its own cache); by default Powertools' shared one."""
+    name, max_age = settings.api_key_secret, settings.secret_max_age_seconds
+    value = (
+        secrets.get(name, max_age=max_age)
+        if secrets is not None
+        else parameters.get_secret(name, max_age=max_age)
+    )
     key = value.decode() if isinstance(value, bytes) else str(value)
     if not key.strip():
         raise ValueError(f"secret {settings.api_key_secret!r} holds an empty API key")
@@ -93,11 +102,13 @@ def read_api_key(settings: LuccaSettings) -> str:
 ApiKey = str | Callable[[], str]
 
 
-def api_key_source(settings: LuccaSettings) -> Callable[[], str]:
+def api_key_source(
+    settings: LuccaSettings, secrets: SecretsProvider | None = None
+) -> Callable[[], str]:
     """Read the key once now (a missing or empty secret fails the cold start, clearly), then on
     each request through Powertools' cache: a rotated key is in use within ``secret_max_age``."""
-    read_api_key(settings)
-    return lambda: read_api_key(settings)
+    read_api_key(settings, secrets)
+    return lambda: read_api_key(settings, secrets)
 
 
 def build_client(

@@ -1,0 +1,306 @@
+"""What a run shows, computed from ground truth: Lucca's own records and request log, the
+ledger, the queues, and the usage counters of the in-memory AWS and of Lambda."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sim.lambdas import ESM_POLLERS, LONG_POLL_SECONDS
+from sim.world import LogSink, World
+
+PRICES = Path(__file__).with_name("prices.json")
+#: The template's alarms (each one standard-resolution alarm metric a month).
+BOOKABLE = frozenset({"ready", "ready_needs_label", "credit_note"})
+SECONDS_PER_MONTH = 365.25 / 12 * 86400
+
+
+@dataclass
+class Truth:
+    """What the scenario knows about a document and the pipeline cannot see."""
+
+    arrived: float
+    bookable_at: float | None
+    category: str
+    fixed_at: float | None = None
+    edits: list[float] = field(default_factory=list)
+
+
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p95": None, "max": None, "n": 0}
+    ordered = sorted(values)
+
+    def rank(q: float) -> float:
+        return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+    return {"p50": rank(0.5), "p95": rank(0.95), "max": ordered[-1], "n": len(ordered)}
+
+
+def _applied_bookings(log: list[dict[str, Any]]) -> dict[int, float]:
+    """When each document's first applied book happened (answered or not)."""
+    booked: dict[int, float] = {}
+    for entry in log:
+        if entry["endpoint"] != "book" or entry["documentId"] is None:
+            continue
+        status = entry["status"]
+        applied = (status is not None and 200 <= status < 300) or entry["faultAfterOperation"]
+        if applied and entry["documentId"] not in booked:
+            booked[entry["documentId"]] = entry["t"]
+    return booked
+
+
+def _ledger_states(world: World) -> dict[int, dict[str, Any]]:
+    states = {}
+    for item in world.dynamodb.items("LedgerTable"):
+        if item["sk"]["S"] == "state" and item["pk"]["S"].startswith("doc#"):
+            states[int(item["documentId"]["N"])] = item
+    return states
+
+
+def _dead_letters(world: World) -> list[dict[str, Any]]:
+    return list(world.sqs.messages(world.dlq_url))
+
+
+def compute(
+    world: World,
+    truth: dict[int, Truth],
+    sink: LogSink,
+    *,
+    wall_seconds: float,
+    listing_minimum: int,
+    working_hours: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    sim = world.sim
+    log = list(world.lucca._log)
+    records = world.lucca.inbox.records
+    by_endpoint = Counter(e["endpoint"] for e in log)
+    throttled = sum(1 for e in log if e["status"] == 429)
+    applied = _applied_bookings(log)
+    booked_ids = [i for i, r in records.items() if r.bookings > 0]
+    double = [i for i in booked_ids if records[i].bookings > 1]
+    updated = [i for i in booked_ids if records[i].puts > 0]
+    booked = len(booked_ids)
+    requests = len(log)
+    minimum = booked + len(updated) + listing_minimum
+    budget = world.template.parameters
+    interval = float(budget["BudgetWindowSeconds"]) / float(budget["BudgetRequestsPerWindow"])
+    first_request = log[0]["t"] if log else sim.start
+    last_booking = max(applied.values(), default=first_request)
+    drain = last_booking - first_request
+    drain_minimum = max(0, minimum - 1) * interval  # n requests span n - 1 intervals
+
+    fresh_bookable, fresh_arrival = [], []
+    for doc_id, at in applied.items():
+        known = truth.get(doc_id)
+        if known is None:
+            continue
+        fresh_arrival.append(at - known.arrived)
+        if known.bookable_at is not None and _in_hours(known.bookable_at, working_hours):
+            fresh_bookable.append(max(0.0, at - known.bookable_at))
+
+    states = _ledger_states(world)
+    dead = _dead_letters(world)
+    dead_ids = {_document_id(m) for m in dead}
+    queued_ids = {_document_id(m) for m in world.sqs.messages(world.queue_url)}
+    reasons = Counter(
+        m.get("MessageAttributes", {}).get("errorType", {}).get("StringValue")
+        or "no reason (moved by SQS's redrive)"
+        for m in dead
+    )
+    lost = [
+        i
+        for i, s in states.items()
+        if s["status"]["S"] == "BOOKED" and records.get(i) is not None and records[i].bookings == 0
+    ]
+    stuck = []
+    for doc_id, record in records.items():
+        if not record.in_inbox or doc_id in dead_ids or doc_id in queued_ids:
+            continue
+        state = states.get(doc_id)
+        status = state["status"]["S"] if state else None
+        if status == "HELD":
+            continue
+        known = truth.get(doc_id)
+        if known is not None and sim.now - known.arrived < 3600:
+            continue
+        last = _epoch(state["updatedAt"]["S"]) if state and "updatedAt" in state else None
+        if last is None or sim.now - last > 3600:
+            stuck.append(doc_id)
+    held = sum(1 for i, s in states.items() if s["status"]["S"] == "HELD" and records[i].in_inbox)
+
+    usage = _usage(world, sink, sim.now - sim.start)
+    cost = _cost(world, usage, sim.now - sim.start, booked)
+    simulated = sim.now - sim.start
+    return {
+        "documents": len(records),
+        "booked": booked,
+        "updated": len(updated),
+        "held": held,
+        "deadLettered": len(dead),
+        "deadLetteredByReason": dict(sorted(reasons.items())),
+        "lost": len(lost),
+        "doubleBooked": len(double),
+        "stuck": len(stuck),
+        "stuckIds": sorted(stuck)[:20],
+        "inInbox": sum(1 for r in records.values() if r.in_inbox),
+        "queuedAtEnd": len(queued_ids),
+        "crashes": dict(sorted(world.crashes.items())),
+        "faultsInjected": dict(sorted(world.lucca.faults.injected.items())),
+        "lucca": {
+            "requests": requests,
+            "byEndpoint": {k: by_endpoint.get(k, 0) for k in ("list", "get", "put", "book")},
+            "throttled429": throttled,
+            "perBooked": _ratio(requests, booked),
+            "perBookedExcludingListing": _ratio(requests - by_endpoint.get("list", 0), booked),
+            "physicalMinimum": minimum,
+            "perBookedMinimum": _ratio(minimum, booked),
+        },
+        "drainSeconds": round(drain, 1),
+        "drainMinimumSeconds": round(drain_minimum, 1),
+        "drainRatio": _ratio(drain, drain_minimum),
+        "freshnessBookableToBooked": _rounded(percentiles(fresh_bookable)),
+        "freshnessArrivalToBooked": _rounded(percentiles(fresh_arrival)),
+        "polls": _polls(world),
+        "usage": usage,
+        "cost": cost,
+        "simulatedSeconds": round(simulated, 1),
+        # Wall time differs from run to run: kept apart so the rest is identical for a seed.
+        "wall": {
+            "seconds": round(wall_seconds, 1),
+            "simulatedPerWallSecond": round(simulated / wall_seconds, 1) if wall_seconds else None,
+        },
+    }
+
+
+def _polls(world: World) -> dict[str, Any]:
+    runs = [p for p in world.polls if not p.get("failed")]
+    return {
+        "scheduled": world.schedule.fired,
+        "ran": len(world.polls),
+        "failed": world.poll_failures,
+        "listingRequests": sum(int(p.get("requests", 0)) for p in runs),
+        "enqueued": sum(int(p.get("enqueued", 0)) for p in runs),
+        "stoppedBecause": dict(Counter(str(p.get("stoppedBecause", "")) for p in runs)),
+        "asyncDropped": world.poller_async.dropped,
+        "asyncRetried": world.poller_async.retried,
+    }
+
+
+def _usage(world: World, sink: LogSink, simulated: float) -> dict[str, Any]:
+    functions = {}
+    for fn in (world.poller, world.processor):
+        u = fn.usage
+        functions[fn.name] = {
+            "invocations": u.invocations,
+            "coldStarts": u.cold_starts,
+            "errors": u.errors,
+            "timeouts": u.timeouts,
+            "throttles": u.throttles,
+            "billedSeconds": round(u.billed_seconds, 1),
+            "gbSeconds": round(u.gb_seconds(fn.memory_mb), 1),
+            "memoryMb": fn.memory_mb,
+        }
+    ddb = world.dynamodb.usage
+    sqs = world.sqs.usage
+    # Lambda's SQS pollers long-poll all the time; each empty 20 s poll is a billed request.
+    idle_receives = int(ESM_POLLERS * simulated / LONG_POLL_SECONDS)
+    return {
+        "lambda": functions,
+        "sqsRequests": sum(sqs.billed.values()),
+        "sqsRequestsByAction": dict(sorted(sqs.calls.items())),
+        "sqsIdleReceivesEstimated": idle_receives,
+        "dynamodbReadUnits": round(sum(ddb.read_units.values()), 1),
+        "dynamodbWriteUnits": round(sum(ddb.write_units.values()), 1),
+        "dynamodbCallsByOperation": dict(sorted(ddb.calls.items())),
+        "secretsManagerCalls": sum(world.secrets.calls.values()),
+        "customMetrics": len(sink.metrics),
+        "customMetricHours": len(sink.metric_hours),
+        "customMetricNames": sorted({name for _, name, _ in sink.metrics}),
+        "logBytes": sink.bytes,
+        "xrayTraces": sum(fn.usage.invocations for fn in (world.poller, world.processor)),
+        "schedulerInvocations": world.schedule.fired,
+    }
+
+
+def _cost(world: World, usage: dict[str, Any], simulated: float, booked: int) -> dict[str, Any]:
+    prices = json.loads(PRICES.read_text())
+    scale = SECONDS_PER_MONTH / simulated if simulated else 0.0
+    gb_s = sum(f["gbSeconds"] for f in usage["lambda"].values())
+    invocations = sum(f["invocations"] for f in usage["lambda"].values())
+    alarms = sum(
+        1 for r in world.template.resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"
+    )
+    variable = {
+        "lambdaCompute": gb_s * prices["lambda"]["x86GbSecond"],
+        "lambdaRequests": invocations / 1e6 * prices["lambda"]["requestsPerMillion"],
+        "sqs": (usage["sqsRequests"] + usage["sqsIdleReceivesEstimated"])
+        / 1e6
+        * prices["sqs"]["standardRequestsPerMillion"],
+        "dynamodb": usage["dynamodbWriteUnits"]
+        / 1e6
+        * prices["dynamodb"]["writeRequestUnitsPerMillion"]
+        + usage["dynamodbReadUnits"] / 1e6 * prices["dynamodb"]["readRequestUnitsPerMillion"],
+        "secretsManagerCalls": usage["secretsManagerCalls"]
+        / 1e4
+        * prices["secretsManager"]["apiCallsPer10000"],
+        "cloudwatchLogs": usage["logBytes"] / 1e9 * prices["cloudwatch"]["logsIngestedPerGb"],
+        "xray": usage["xrayTraces"] / 1e6 * prices["xray"]["tracesRecordedPerMillion"],
+        "scheduler": usage["schedulerInvocations"]
+        / 1e6
+        * prices["scheduler"]["invocationsPerMillion"],
+    }
+    hours_in_month = SECONDS_PER_MONTH / 3600
+    # Custom metrics are billed per metric-month, prorated by the hours that had data.
+    variable["customMetrics"] = (
+        usage["customMetricHours"] / hours_in_month * prices["cloudwatch"]["customMetricMonth"]
+    )
+    monthly_fixed = {
+        "secret": prices["secretsManager"]["secretMonth"],
+        "alarms": alarms * prices["cloudwatch"]["standardAlarmMonth"],
+    }
+    per_month = {k: round(v * scale, 4) for k, v in variable.items()}
+    per_month.update({k: round(v, 4) for k, v in monthly_fixed.items()})
+    run_variable = sum(variable.values())
+    return {
+        "pricesDate": prices["date"],
+        "region": prices["region"],
+        "perMonthIfThisRunRepeated": per_month,
+        "perMonthTotal": round(sum(per_month.values()), 2),
+        "thisRunVariable": round(run_variable, 4),
+        "per1000BookedVariable": round(run_variable / booked * 1000, 4) if booked else None,
+    }
+
+
+def _document_id(message: dict[str, Any]) -> int | None:
+    try:
+        return int(json.loads(message["Body"]).get("documentId"))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def _epoch(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso).timestamp()
+
+
+def _in_hours(at: float, hours: tuple[int, int] | None) -> bool:
+    if hours is None:
+        return True
+    from datetime import UTC, datetime, timedelta
+
+    local = datetime.fromtimestamp(at, UTC) + timedelta(hours=1)  # Paris in winter (UTC+1)
+    return local.weekday() < 5 and hours[0] <= local.hour < hours[1]
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 4) if b else None
+
+
+def _rounded(values: dict[str, float | None]) -> dict[str, float | None]:
+    return {k: (round(v, 1) if isinstance(v, float) else v) for k, v in values.items()}

@@ -1,0 +1,125 @@
+"""One scenario's figures as a table a person reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _num(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and digits:
+        return f"{value:,.{digits}f}"
+    return f"{value:,.0f}" if isinstance(value, int | float) else str(value)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"
+
+
+def _fresh(p: dict[str, Any]) -> str:
+    if not p.get("n"):
+        return "-"
+    return f"p50 {_duration(p['p50'])}, p95 {_duration(p['p95'])}, max {_duration(p['max'])}"
+
+
+def table(result: dict[str, Any]) -> str:
+    f = result["figures"]
+    c = result["constants"]
+    lucca = f["lucca"]
+    usage = f["usage"]
+    cost = f["cost"]
+    by = lucca["byEndpoint"]
+    lam = usage["lambda"]
+    gbs = sum(v["gbSeconds"] for v in lam.values())
+    compressed = ", ".join(c["compressed"]) or "none"
+    rows = [
+        (
+            "documents / booked / updated",
+            f"{f['documents']:,} / {f['booked']:,} / {f['updated']:,}",
+        ),
+        ("held (with reason) / dead-lettered", f"{f['held']:,} / {f['deadLettered']:,}"),
+        ("dead-lettered by reason", _reasons(f["deadLetteredByReason"])),
+        ("LOST / DOUBLE-BOOKED / STUCK", f"{f['lost']} / {f['doubleBooked']} / {f['stuck']}"),
+        (
+            "Lucca requests per booked invoice",
+            f"{_num(lucca['perBooked'], 4)} "
+            f"(physical minimum {_num(lucca['perBookedMinimum'], 4)})",
+        ),
+        ("  excluding listing", _num(lucca["perBookedExcludingListing"], 4)),
+        (
+            "  requests: list / get / put / book",
+            f"{by['list']:,} / {by['get']:,} / {by['put']:,} / {by['book']:,}",
+        ),
+        ("  answered 429", f"{lucca['throttled429']:,}"),
+        (
+            "drain, first request -> last booking",
+            f"{_duration(f['drainSeconds'])} = {_num(f['drainRatio'], 3)} x the budget's minimum "
+            f"({_duration(f['drainMinimumSeconds'])})",
+        ),
+        ("freshness, bookable -> booked", _fresh(f["freshnessBookableToBooked"])),
+        ("freshness, arrival -> booked", _fresh(f["freshnessArrivalToBooked"])),
+        (
+            "polls: scheduled / ran / failed",
+            f"{f['polls']['scheduled']:,} / {f['polls']['ran']:,} / {f['polls']['failed']:,}",
+        ),
+        ("  poll ended because", _reasons(f["polls"]["stoppedBecause"])),
+        (
+            "Lambda: invocations / cold / timeouts",
+            " ; ".join(
+                f"{name} {v['invocations']:,} / {v['coldStarts']:,} / {v['timeouts']:,}"
+                for name, v in lam.items()
+            ),
+        ),
+        ("Lambda GB-s (incl. budget waits)", f"{gbs:,.0f}"),
+        (
+            "SQS requests / DynamoDB RRU / WRU",
+            f"{usage['sqsRequests']:,} (+{usage['sqsIdleReceivesEstimated']:,} idle polls est.)"
+            f" / {usage['dynamodbReadUnits']:,.0f} / {usage['dynamodbWriteUnits']:,.0f}",
+        ),
+        (
+            "Secrets Manager calls / custom metrics / log bytes",
+            f"{usage['secretsManagerCalls']:,} / {usage['customMetrics']} / {usage['logBytes']:,}",
+        ),
+        (
+            "AWS cost a month at this run's pace",
+            f"${cost['perMonthTotal']:,.2f} ({_biggest(cost['perMonthIfThisRunRepeated'])})",
+        ),
+        ("AWS cost per 1,000 booked (usage only)", f"${_num(cost['per1000BookedVariable'], 4)}"),
+        ("crashes injected", _reasons(f["crashes"])),
+        ("Lucca faults injected", _reasons(f["faultsInjected"])),
+        (
+            "simulated / wall",
+            f"{_duration(f['simulatedSeconds'])} in {f['wall']['seconds']:.0f} s = "
+            f"{_num(f['wall']['simulatedPerWallSecond'])} x",
+        ),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = [
+        f"== {result['scenario']} (seed {result['seed']}) ==",
+        f"   {result['description']}",
+        f"   constants: Lucca {c['luccaRateLimit']}/{c['luccaWindowSeconds']:g} s, budget "
+        f"{c['budget']}, schedule {c['schedule']}, timeouts {c['pollerTimeout']:g}/"
+        f"{c['processorTimeout']:g} s, claim {c['claimTtlSeconds']} s, listing fresh "
+        f"{c['listingFreshSeconds']} s, visibility {c['visibilityTimeout']} s, "
+        f"maxReceiveCount {c['maxReceiveCount']}; compressed: {compressed}",
+    ]
+    lines += [f"   {name.ljust(width)}  {value}" for name, value in rows]
+    return "\n".join(lines)
+
+
+def _reasons(counts: dict[str, int]) -> str:
+    if not counts:
+        return "none"
+    return ", ".join(f"{name or '(none)'} {n:,}" for name, n in counts.items())
+
+
+def _biggest(parts: dict[str, float]) -> str:
+    top = sorted(parts.items(), key=lambda kv: -kv[1])[:4]
+    return ", ".join(f"{name} ${value:.2f}" for name, value in top)

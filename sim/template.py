@@ -1,0 +1,233 @@
+"""Production constants, read from ``template.yaml`` itself (never copied).
+
+Parameters take their defaults unless a scenario overrides them; function timeouts, memory,
+environment, the schedule, the event source's batch settings, the queues' visibility, retention
+and redrive, and the tables' keys and TTL attributes all come from the template's resources.
+Intrinsic functions are resolved as far as the simulation needs: ``!Ref`` (parameters, and
+resources by logical id), ``!GetAtt X.Arn``/``.QueueName``, ``!Sub`` with ``${AWS::…}``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+ACCOUNT = "123456789012"
+REGION = "eu-west-3"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short-form tags kept as ``{"!Tag": value}``."""
+
+
+def _tagged(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {"!" + suffix: value}
+
+
+_CfnLoader.add_multi_constructor("!", _tagged)
+
+
+def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    return loaded
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    timeout: float
+    memory_mb: int
+    environment: dict[str, str]
+    reserved_concurrency: int | None
+    code_uri: str
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    logical_id: str
+    visibility_timeout: int
+    retention_seconds: int
+    max_receive_count: int | None
+    dead_letter_logical_id: str | None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    logical_id: str
+    key_schema: list[dict[str, str]]
+    attribute_definitions: list[dict[str, str]]
+    global_secondary_indexes: list[dict[str, Any]]
+    ttl_attribute: str | None
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    expression: str
+    retry_attempts: int
+    max_event_age: int
+
+
+@dataclass(frozen=True)
+class SqsSourceSpec:
+    batch_size: int
+    batching_window: float
+    max_concurrency: int
+
+
+class Template:
+    """The template resolved with parameter defaults and a scenario's overrides."""
+
+    def __init__(self, overrides: dict[str, str] | None = None, path: Path = TEMPLATE) -> None:
+        self.raw = load_template(path)
+        self.parameters: dict[str, str] = {
+            name: str(spec.get("Default", ""))
+            for name, spec in self.raw.get("Parameters", {}).items()
+        }
+        unknown = sorted(set(overrides or {}) - set(self.parameters))
+        if unknown:
+            raise ValueError(f"unknown template parameter(s): {', '.join(unknown)}")
+        self.parameters.update({k: str(v) for k, v in (overrides or {}).items()})
+        self.resources: dict[str, Any] = self.raw["Resources"]
+        self.names: dict[str, str] = {}
+
+    # --- intrinsic functions ---------------------------------------------------------------
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, dict) and len(value) == 1:
+            ((tag, arg),) = value.items()
+            if tag in ("!Ref", "Ref"):
+                return self._ref(str(arg))
+            if tag in ("!GetAtt", "Fn::GetAtt"):
+                logical, _, attribute = (arg if isinstance(arg, str) else ".".join(arg)).partition(
+                    "."
+                )
+                return self._get_att(logical, attribute)
+            if tag in ("!Sub", "Fn::Sub"):
+                return re.sub(r"\$\{([^}]+)\}", lambda m: str(self._ref(m.group(1))), str(arg))
+        if isinstance(value, dict):
+            return {k: self.resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        return value
+
+    def _ref(self, name: str) -> Any:
+        pseudo = {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::Partition": "aws"}
+        if name in pseudo:
+            return pseudo[name]
+        if name == "AWS::StackName":
+            return "cleemy-booker-sim"
+        if name in self.parameters:
+            return self.parameters[name]
+        if name in self.resources:
+            return self.names.get(name, name)
+        raise KeyError(f"!Ref {name}: not a parameter or resource")
+
+    def _get_att(self, logical: str, attribute: str) -> str:
+        name = self.names.get(logical, logical)
+        if attribute == "Arn":
+            kind = self.resources[logical]["Type"]
+            if kind == "AWS::SQS::Queue":
+                return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{logical}"
+            return f"arn:aws:{kind.split('::')[1].lower()}:{REGION}:{ACCOUNT}:{logical}"
+        if attribute == "QueueName":
+            return logical
+        return name
+
+    # --- what the simulation needs ---------------------------------------------------------
+
+    def function(self, logical_id: str) -> FunctionSpec:
+        globals_ = self.raw.get("Globals", {}).get("Function", {})
+        props = self.resources[logical_id]["Properties"]
+        env = {
+            **self.resolve(globals_.get("Environment", {}).get("Variables", {})),
+            **self.resolve(props.get("Environment", {}).get("Variables", {})),
+        }
+        reserved = props.get("ReservedConcurrentExecutions")
+        return FunctionSpec(
+            logical_id=logical_id,
+            timeout=float(self.resolve(props.get("Timeout", globals_.get("Timeout", 3)))),
+            memory_mb=int(self.resolve(props.get("MemorySize", globals_.get("MemorySize", 128)))),
+            environment={k: str(v) for k, v in env.items()},
+            reserved_concurrency=None if reserved is None else int(self.resolve(reserved)),
+            code_uri=str(props["CodeUri"]),
+        )
+
+    def queue(self, logical_id: str) -> QueueSpec:
+        props = self.resources[logical_id]["Properties"]
+        redrive = props.get("RedrivePolicy")
+        dead_letter = None
+        if redrive:
+            target = redrive["deadLetterTargetArn"]
+            dead_letter = str(target["!GetAtt"]).split(".")[0]
+        return QueueSpec(
+            logical_id=logical_id,
+            visibility_timeout=int(self.resolve(props.get("VisibilityTimeout", 30))),
+            retention_seconds=int(self.resolve(props.get("MessageRetentionPeriod", 345600))),
+            max_receive_count=int(self.resolve(redrive["maxReceiveCount"])) if redrive else None,
+            dead_letter_logical_id=dead_letter,
+        )
+
+    def table(self, logical_id: str) -> TableSpec:
+        props = self.resources[logical_id]["Properties"]
+        ttl = props.get("TimeToLiveSpecification") or {}
+        return TableSpec(
+            logical_id=logical_id,
+            key_schema=props["KeySchema"],
+            attribute_definitions=props["AttributeDefinitions"],
+            global_secondary_indexes=props.get("GlobalSecondaryIndexes", []),
+            ttl_attribute=ttl.get("AttributeName") if ttl.get("Enabled") else None,
+        )
+
+    def tables(self) -> list[TableSpec]:
+        return [
+            self.table(name)
+            for name, resource in self.resources.items()
+            if resource["Type"] == "AWS::DynamoDB::Table"
+        ]
+
+    def schedule(self, function_id: str) -> ScheduleSpec:
+        for event in self.resources[function_id]["Properties"].get("Events", {}).values():
+            if event["Type"] in ("ScheduleV2", "Schedule"):
+                props = event["Properties"]
+                retry = props.get("RetryPolicy", {})
+                return ScheduleSpec(
+                    expression=str(self.resolve(props["ScheduleExpression"])),
+                    retry_attempts=int(retry.get("MaximumRetryAttempts", 185)),
+                    max_event_age=int(retry.get("MaximumEventAgeInSeconds", 86400)),
+                )
+        raise KeyError(f"{function_id} has no schedule")
+
+    def sqs_source(self, function_id: str) -> SqsSourceSpec:
+        for event in self.resources[function_id]["Properties"].get("Events", {}).values():
+            if event["Type"] == "SQS":
+                props = event["Properties"]
+                scaling = props.get("ScalingConfig", {})
+                return SqsSourceSpec(
+                    batch_size=int(self.resolve(props.get("BatchSize", 10))),
+                    batching_window=float(
+                        self.resolve(props.get("MaximumBatchingWindowInSeconds", 0))
+                    ),
+                    max_concurrency=int(self.resolve(scaling.get("MaximumConcurrency", 1000))),
+                )
+        raise KeyError(f"{function_id} has no SQS event source")
+
+
+def rate_seconds(expression: str) -> float:
+    """``rate(5 minutes)`` in seconds (the scenarios' schedules are rates)."""
+    match = re.fullmatch(r"rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)", expression)
+    if match is None:
+        raise ValueError(f"unsupported schedule expression {expression!r} (rate(...) only)")
+    unit = {"minute": 60, "hour": 3600, "day": 86400}[match.group(2).rstrip("s")]
+    return int(match.group(1)) * unit

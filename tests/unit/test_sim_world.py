@@ -1,0 +1,76 @@
+"""The simulation of the whole pipeline: deterministic, at the template's constants, and as
+unkind as Lambda and SQS are (timeouts kill, redelivery waits for the visibility timeout)."""
+
+from __future__ import annotations
+
+import json
+
+from sim.lucca import LatencyModel
+from sim.scenarios import Scenario, backlog, deterministic_json, run
+from sim.template import Template, rate_seconds
+from sim.world import World, WorldConfig
+
+
+def test_the_same_seed_gives_the_same_json_bit_for_bit() -> None:
+    first = deterministic_json(run(backlog(40, updates=True, seed=3)))
+    second = deterministic_json(run(backlog(40, updates=True, seed=3)))
+    assert first == second
+    other_seed = deterministic_json(run(backlog(40, updates=True, seed=4)))
+    assert other_seed != first  # the seed reaches the inbox, so it must show
+
+
+def test_a_small_backlog_is_booked_once_each_at_about_one_request_per_invoice() -> None:
+    result = run(backlog(60, updates=False))
+    figures = result["figures"]
+    assert figures["drained"] is True
+    assert figures["booked"] == 60
+    assert (figures["lost"], figures["doubleBooked"], figures["stuck"]) == (0, 0, 0)
+    # 60 books and one listing page: every other request would be waste.
+    assert figures["lucca"]["byEndpoint"] == {"list": 1, "get": 0, "put": 0, "book": 60}
+    assert figures["lucca"]["throttled429"] == 0
+    # Requests 1.5 s apart (40 a minute): 60 books after the listing cannot take less than
+    # 59 intervals, whatever the latencies around them.
+    assert figures["drainSeconds"] >= 59 * 1.5
+
+
+def test_constants_come_from_the_template_and_its_parameters() -> None:
+    template = Template()
+    world = World(
+        WorldConfig(parameters={"MaxReceiveCount": "4", "ScheduleExpression": "rate(7 minutes)"})
+    )
+    redrive = json.loads(
+        world.sqs.get_queue_attributes(QueueUrl=world.queue_url, AttributeNames=["RedrivePolicy"])[
+            "Attributes"
+        ]["RedrivePolicy"]
+    )
+    assert redrive["maxReceiveCount"] == 4
+    assert world.schedule.every == 7 * 60
+    processor = template.function("DocumentProcessorFunction")
+    assert world.processor.timeout == processor.timeout
+    assert (
+        world.environments["processor"]["LISTING_FRESH_SECONDS"]
+        == processor.environment["LISTING_FRESH_SECONDS"]
+    )
+    assert rate_seconds("rate(1 hour)") == 3600
+
+
+def test_an_invocation_past_its_timeout_is_killed_and_its_batch_returns_after_visibility() -> None:
+    # Every book takes 100 s: longer than the processor's 60 s timeout.
+    scenario = backlog(1, updates=False)
+    scenario.config.lucca_latency = LatencyModel(book=100.0)
+    scenario.horizon = 500.0
+    result = run(scenario)
+    processor = result["figures"]["usage"]["lambda"]["document-processor"]
+    assert processor["timeouts"] >= 1
+    # Killed at 60 s and not retried before the 360 s visibility timeout: 2 attempts in 500 s.
+    assert processor["invocations"] == 2
+    assert result["figures"]["booked"] == 0  # the book never got its answer in time
+
+
+def test_the_poller_runs_on_the_schedule() -> None:
+    scenario: Scenario = backlog(5, updates=False)
+    scenario.drain = False
+    scenario.horizon = 3600.0
+    polls = run(scenario)["figures"]["polls"]
+    assert polls["scheduled"] == 3600 // 300 + 1  # at 0, 5, ..., 60 minutes
+    assert polls["ran"] == polls["scheduled"] - 1  # the one at 60 min is still running
