@@ -39,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-day", type=int, default=500, help="week: invoices a day")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument(
+        "--horizon-hours",
+        type=float,
+        default=None,
+        help="stop after this much simulated time (the figures then say the run was cut)",
+    )
     args = parser.parse_args(argv)
     if os.environ.get("PYTHONHASHSEED") != "0":
         print("note: set PYTHONHASHSEED=0 for bit-identical JSON across runs", file=sys.stderr)
@@ -47,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict[str, Any]] = []
     for name in names:
         for scenario in _scenarios(name, args):
+            if args.horizon_hours is not None:
+                scenario.horizon = min(scenario.horizon, args.horizon_hours * 3600)
             progress = None if args.quiet else (lambda text: print(text, file=sys.stderr))
             result = run(scenario, progress)
             results.append(result)

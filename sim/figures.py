@@ -147,6 +147,7 @@ def compute(
         "doubleBooked": len(double),
         "stuck": len(stuck),
         "stuckIds": sorted(stuck)[:20],
+        "queuedWhileOnItsWay": world.queued_twice,
         "inInbox": sum(1 for r in records.values() if r.in_inbox),
         "queuedAtEnd": len(queued_ids),
         "crashes": dict(sorted(world.crashes.items())),
@@ -179,7 +180,10 @@ def compute(
 
 def _polls(world: World) -> dict[str, Any]:
     runs = [p for p in world.polls if not p.get("failed")]
+    per_poll = [int(p.get("requests", 0)) for p in runs]
     return {
+        "mostRequestsInOnePoll": max(per_poll, default=0),
+        "pollsThatListed": sum(1 for n in per_poll if n > 0),
         "scheduled": world.schedule.fired,
         "ran": len(world.polls),
         "failed": world.poll_failures,

@@ -88,6 +88,7 @@ class Instance:
     module: ModuleType
     runtime: Any
     last_used: float
+    generation: int = 0
 
 
 @dataclass
@@ -137,6 +138,8 @@ class LambdaFunction:
         self.running = 0
         self.usage = FunctionUsage()
         self._request_ids = itertools.count(1)
+        #: Bumped by a deployment: an instance of an older one is not reused.
+        self._generation = 0
 
     def try_invoke(self, event: dict[str, Any], on_done: Callable[[Outcome], None]) -> bool:
         """Start an invocation now; False (throttled) at the concurrency limit."""
@@ -152,6 +155,11 @@ class LambdaFunction:
         )
         return True
 
+    def retire_instances(self) -> None:
+        """A new version is deployed: the next invocations start cold, with its settings."""
+        self._idle.clear()
+        self._generation += 1
+
     def _warm_instance(self) -> Instance | None:
         now = self.world.sim.now
         reclaim = self.world.config.idle_reclaim_seconds
@@ -166,7 +174,7 @@ class LambdaFunction:
         setattr(module, "runtime", lambda: runtime)  # noqa: B010 - replaces a module function
         # Powertools keeps "cold start" in a process-wide flag; each instance is a process.
         powertools_logger.is_cold_start = True
-        return Instance(module, runtime, self.world.sim.now)
+        return Instance(module, runtime, self.world.sim.now, self._generation)
 
     def _invocation(
         self,
@@ -202,7 +210,11 @@ class LambdaFunction:
             self.usage.errors += outcome.error is not None
             self.usage.timeouts += outcome.killed
             self.running -= 1
-            if instance is not None and not outcome.killed:
+            if (
+                instance is not None
+                and not outcome.killed
+                and instance.generation == self._generation
+            ):
                 instance.last_used = sim.now
                 self._idle.append(instance)
             sim.call_at(sim.now, lambda: on_done(outcome))
@@ -273,6 +285,8 @@ class SqsEventSource:
         if outcome.result is not None and outcome.error is None and not outcome.killed:
             failed = {f["itemIdentifier"] for f in outcome.result.get("batchItemFailures", [])}
             done = [m for m in messages if m["MessageId"] not in failed]
+            for message in done:
+                self.world.message_done(message["Body"])
             if done:
                 self.world.sqs.delete_message_batch(
                     QueueUrl=self.queue_url,

@@ -47,6 +47,7 @@ def table(result: dict[str, Any]) -> str:
         ("held (with reason) / dead-lettered", f"{f['held']:,} / {f['deadLettered']:,}"),
         ("dead-lettered by reason", _reasons(f["deadLetteredByReason"])),
         ("LOST / DOUBLE-BOOKED / STUCK", f"{f['lost']} / {f['doubleBooked']} / {f['stuck']}"),
+        ("queued again while on its way", f"{f['queuedWhileOnItsWay']:,}"),
         (
             "Lucca requests per booked invoice",
             f"{_num(lucca['perBooked'], 4)} "
@@ -68,6 +69,10 @@ def table(result: dict[str, Any]) -> str:
         (
             "polls: scheduled / ran / failed",
             f"{f['polls']['scheduled']:,} / {f['polls']['ran']:,} / {f['polls']['failed']:,}",
+        ),
+        (
+            "  polls that listed / most requests in one",
+            f"{f['polls']['pollsThatListed']:,} / {f['polls']['mostRequestsInOnePoll']:,}",
         ),
         ("  poll ended because", _reasons(f["polls"]["stoppedBecause"])),
         (
@@ -101,8 +106,10 @@ def table(result: dict[str, Any]) -> str:
         ),
     ]
     width = max(len(name) for name, _ in rows)
+    cut = f["drained"] is False
     lines = [
-        f"== {result['scenario']} (seed {result['seed']}) ==",
+        f"== {result['scenario']} (seed {result['seed']})"
+        + (" -- CUT at the horizon before it drained ==" if cut else " =="),
         f"   {result['description']}",
         f"   constants: Lucca {c['luccaRateLimit']}/{c['luccaWindowSeconds']:g} s, budget "
         f"{c['budget']}, schedule {c['schedule']}, timeouts {c['pollerTimeout']:g}/"

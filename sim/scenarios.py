@@ -148,7 +148,20 @@ def _preloaded(world: World, truth: dict[int, Truth]) -> None:
     rng = random.Random(f"{world.config.seed}:dates")
     for doc_id, record in world.lucca.inbox.records.items():
         _dated_today(record.document, now, rng, within_days=60)
+        _stamped(world, doc_id, age_seconds=rng.uniform(3600, 30 * 86400))
         truth[doc_id] = Truth(arrived=now, bookable_at=now, category=record.category)
+
+
+def add_documents(world: World, truth: dict[int, Truth], count: int) -> list[int]:
+    """``count`` generated documents, issued in the last days, bookable from now on."""
+    rng = random.Random(f"{world.config.seed}:added:{len(truth)}")
+    added = world.lucca.add_generated(count)
+    for doc_id in added:
+        record = world.lucca.inbox.records[doc_id]
+        _dated_today(record.document, world.sim.now, rng)
+        _stamped(world, doc_id, age_seconds=600)
+        truth[doc_id] = Truth(world.sim.now, world.sim.now, record.category)
+    return added
 
 
 def _listing_pass(world: World) -> int:
@@ -167,9 +180,7 @@ def _arrive(world: World, truth: dict[int, Truth], rng: random.Random, edit_shar
     (doc_id,) = world.lucca.add_generated(1)
     record = world.lucca.inbox.records[doc_id]
     final_status = record.document.get("ocrStatus")
-    stamp = format_ticks(now_ticks(world.sim))
-    for target in (record.item, record.document):
-        target["createdAt"] = stamp
+    _stamped(world, doc_id, age_seconds=0)
     _dated_today(record.document, world.sim.now, rng)
     world.lucca.touch(doc_id, {"ocrStatus": "Pending"}, None)
     now = world.sim.now
@@ -189,6 +200,18 @@ def _arrive(world: World, truth: dict[int, Truth], rng: random.Random, edit_shar
                 truth[doc_id].edits.append(world.sim.now)
 
         world.sim.call_later(rng.uniform(120, 1200), person_edits)
+
+
+def _stamped(world: World, doc_id: int, age_seconds: float) -> None:
+    """Lucca's timestamps of a document that arrived ``age_seconds`` ago. The generator keeps a
+    calendar of its own (spread over months, or years ahead for a few documents at a time);
+    left so, a later edit would move ``modifiedAt`` by one 100 ns tick only."""
+    record = world.lucca.inbox.records[doc_id]
+    ticks = now_ticks(world.sim) - int(age_seconds * 10_000_000)
+    stamp = format_ticks(ticks)
+    for target in (record.item, record.document):
+        target["createdAt"] = target["modifiedAt"] = stamp
+    record.modified_ticks = ticks
 
 
 def _dated_today(

@@ -188,6 +188,10 @@ class World:
         self.polls: list[dict[str, Any]] = []
         self.poll_failures = 0
         self.crashes: Counter[str] = Counter()
+        #: Messages per document on their way (sent, not yet deleted by the event source), and
+        #: how often the poller queued a document that still had one on its way.
+        self.on_its_way: Counter[int] = Counter()
+        self.queued_twice = 0
         self._crash_rng = random.Random(f"{config.seed}:crashes")
 
     # --- construction ----------------------------------------------------------------------
@@ -317,8 +321,40 @@ class World:
     # --- hooks -------------------------------------------------------------------------------
 
     def _after_sqs(self, operation: str, kwargs: dict[str, Any]) -> None:
-        if operation.startswith("send_message") and kwargs.get("QueueUrl") == self.queue_url:
-            self.event_source.wake()
+        if not operation.startswith("send_message") or kwargs.get("QueueUrl") != self.queue_url:
+            return
+        bodies = [e["MessageBody"] for e in kwargs.get("Entries", [])] or [kwargs["MessageBody"]]
+        for body in bodies:
+            document_id = int(json.loads(body)["documentId"])
+            if operation == "send_message_batch" and self.on_its_way[document_id] > 0:
+                self.queued_twice += 1  # the poller's sends are batches; deferrals are not
+            self.on_its_way[document_id] += 1
+        self.event_source.wake()
+
+    def message_done(self, body: str) -> None:
+        """The event source deleted a message: that document has one fewer on its way."""
+        document_id = int(json.loads(body)["documentId"])
+        self.on_its_way[document_id] = max(0, self.on_its_way[document_id] - 1)
+
+    def redeploy(self, parameters: dict[str, str]) -> None:
+        """A stack update: new parameters reach new instances; warm ones are retired."""
+        self.config.parameters = {**self.config.parameters, **parameters}
+        self.template = Template(self.config.parameters)
+        self.template.names.update(
+            {"DocumentsQueue": self.queue_url, "DeadLetterQueue": self.dlq_url}
+        )
+        for kind, logical in (
+            ("poller", "InboxPollerFunction"),
+            ("processor", "DocumentProcessorFunction"),
+        ):
+            spec = self.template.function(logical)
+            self.environments[kind] = {
+                **spec.environment,
+                "LUCCA_BASE_URL": LUCCA_URL,
+                **self.config.environment,
+            }
+        self.poller.retire_instances()
+        self.processor.retire_instances()
 
     def _before_dynamodb(self, operation: str, kwargs: dict[str, Any]) -> None:
         if operation in ("put_item", "update_item") and kwargs.get("TableName") == "LedgerTable":

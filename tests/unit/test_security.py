@@ -409,8 +409,9 @@ def test_ruff_security_rules_are_on_everywhere_that_ships() -> None:
     assert not any(rule == "S" or rule.startswith("S") for rule in config.get("ignore", []))
     for pattern, ignored in config.get("per-file-ignores", {}).items():
         if any(rule.startswith("S") for rule in ignored):
-            # Only tests, the benchmark and local tooling relax them; never what ships.
-            assert pattern.split("/")[0] in {"tests", "bench", "local"}, pattern
+            # Only tests, the benchmark, the simulation and local tooling relax them; never what
+            # ships.
+            assert pattern.split("/")[0] in {"tests", "bench", "local", "sim"}, pattern
 
 
 def test_cfn_lint_and_checkov_are_part_of_make_test() -> None:

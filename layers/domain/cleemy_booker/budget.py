@@ -237,6 +237,9 @@ class RequestBudget:
     RECOVER = 0.95
     #: Times a caller queues again because a 429 landed while it waited for its slot.
     MAX_REQUEUES = 3
+    #: A slot must leave this much of the invocation for the request itself (Lucca aborts a
+    #: request after 5 s): a wait that would end later is refused as busy, before reserving.
+    REQUEST_ALLOWANCE = 5.0
 
     def __init__(
         self,
@@ -257,6 +260,15 @@ class RequestBudget:
         self._sleep = sleep
         self._slowdown = 1.0
         self.stats = BudgetStats()
+        #: Seconds left to the caller's deadline (None: no deadline); set by the wiring to the
+        #: Lucca client's, so a wait never outlasts the invocation it is part of.
+        self.time_left: Callable[[], float | None] = lambda: None
+
+    def _longest_wait(self) -> float:
+        left = self.time_left()
+        if left is None:
+            return self.max_wait
+        return min(self.max_wait, left - self.REQUEST_ALLOWANCE)
 
     def acquire(self) -> None:
         """Wait for our slot; ``BudgetBusy`` (nothing reserved) if it is too far away."""
@@ -265,7 +277,7 @@ class RequestBudget:
             self._slowdown = state.slowdown
             now = self._clock()
             ahead = state.tat - now
-            if ahead > self.max_wait:
+            if ahead > self._longest_wait():
                 self.stats.busy += 1
                 raise BudgetBusy(ahead)
             slot = self.store.reserve(now, self.interval * state.slowdown)

@@ -133,6 +133,10 @@ class LuccaClient:
     def close(self) -> None:
         self._http.close()
 
+    def time_left(self) -> float | None:
+        """Seconds to the deadline of the current ``until`` block (None outside one)."""
+        return None if self.deadline is None else self.deadline - self._clock()
+
     @contextmanager
     def until(self, deadline: float | None) -> Iterator[None]:
         """Bound every retry inside the block by ``deadline`` (monotonic seconds)."""

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .client import MAX_PAGE_SIZE, validate_base_url
+from .hours import WorkingHours
 
 #: Query parameters the pipeline sets itself; a filter may not override them.
 RESERVED_QUERY_PARAMETERS = frozenset({"limit", "page", "fields.root", "fields", "orderBy"})
@@ -80,33 +81,64 @@ class LuccaSettings(_Settings):
         return validate_base_url(value)
 
 
-class PollerSettings(LuccaSettings):
+class _PipelineSettings(LuccaSettings):
+    """What both functions need to agree on: the queue, the ledger, freshness, the decision."""
+
     queue_url: str = Field(alias="DOCUMENTS_QUEUE_URL", min_length=1)
     ledger_table: str = Field(alias="LEDGER_TABLE", min_length=1)
-    inbox_filters: dict[str, str] = Field(alias="INBOX_FILTERS", default_factory=dict)
-    page_size: int = Field(alias="PAGE_SIZE", default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
-    #: A queued document is not queued again for this long (it is waiting or in progress).
-    claim_ttl_seconds: int = Field(alias="CLAIM_TTL_SECONDS", default=3600, ge=60)
-    #: Stop listing when less than this is left of the invocation, to flush and report.
-    stop_margin_seconds: float = Field(alias="STOP_MARGIN_SECONDS", default=10.0, ge=0)
-
-    @field_validator("inbox_filters", mode="before")
-    @classmethod
-    def _parse_filters(cls, value: Any) -> Any:
-        return parse_filters(value) if isinstance(value, str) else value
-
-
-class ProcessorSettings(LuccaSettings):
-    queue_url: str = Field(alias="DOCUMENTS_QUEUE_URL", min_length=1)
-    dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL", min_length=1)
-    ledger_table: str = Field(alias="LEDGER_TABLE", min_length=1)
-    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
     #: The listed item in a message is trusted this long; older ones are fetched again.
     listing_fresh_seconds: int = Field(alias="LISTING_FRESH_SECONDS", default=900, ge=0)
     #: Where the update rules come from: empty (bundled default), a file, or ``ssm:/name``.
     rules_source: str = Field(alias="RULES_SOURCE", default="")
     #: Documents above this amount (including taxes) are held for a person; empty = no ceiling.
     max_auto_amount: Decimal | None = Field(alias="MAX_AUTO_AMOUNT", default=None, gt=0)
+    #: A held document is looked at again after this long even if nothing changed in Lucca:
+    #: a hold's cause may lie outside the document (a date, another document, a ceiling).
+    held_recheck_seconds: int = Field(alias="HELD_RECHECK_SECONDS", default=21600, ge=300)
+
+    @field_validator("max_auto_amount", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+
+class PollerSettings(_PipelineSettings):
+    inbox_filters: dict[str, str] = Field(alias="INBOX_FILTERS", default_factory=dict)
+    page_size: int = Field(alias="PAGE_SIZE", default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    #: A queued document is not queued again for this long (it is waiting or in progress).
+    claim_ttl_seconds: int = Field(alias="CLAIM_TTL_SECONDS", default=3600, ge=60)
+    #: Stop listing when less than this is left of the invocation, to flush and report.
+    stop_margin_seconds: float = Field(alias="STOP_MARGIN_SECONDS", default=10.0, ge=0)
+    #: When people work: the inbox is listed on every run then, less often outside.
+    working_hours: str = Field(alias="WORKING_HOURS", default="Mon-Fri 07:00-20:00")
+    time_zone: str = Field(alias="TIME_ZONE", default="Europe/Paris", min_length=1)
+    #: Outside working hours, list at most this often (unless a backlog is being worked off).
+    off_hours_listing_seconds: int = Field(alias="OFF_HOURS_LISTING_SECONDS", default=1800, ge=0)
+
+    @field_validator("working_hours")
+    @classmethod
+    def _parse_hours(cls, value: str) -> str:
+        WorkingHours.parse(value, "UTC")
+        return value
+
+    def hours(self) -> WorkingHours:
+        return WorkingHours.parse(self.working_hours, self.time_zone)
+
+    @field_validator("inbox_filters", mode="before")
+    @classmethod
+    def _parse_filters(cls, value: Any) -> Any:
+        return parse_filters(value) if isinstance(value, str) else value
+
+    def queue_target(self, share: float) -> int:
+        """The most documents worth queueing: ``share`` of what the budget books while the
+        listing in their messages is fresh (at least one page, so a run always makes progress)."""
+        per_second = self.budget_limit / self.budget_window_seconds
+        return max(1, int(per_second * self.listing_fresh_seconds * share))
+
+
+class ProcessorSettings(_PipelineSettings):
+    dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL", min_length=1)
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
     #: The documents queue's redrive limit: on the last delivery a still-failing document is
     #: dead-lettered by us, with its reason, rather than silently by SQS.
     max_receive_count: int = Field(alias="MAX_RECEIVE_COUNT", default=10, ge=1)
@@ -114,8 +146,3 @@ class ProcessorSettings(LuccaSettings):
     stop_margin_seconds: float = Field(alias="STOP_MARGIN_SECONDS", default=10.0, ge=0)
     #: Ledger entries are kept this long (accounting records: years, not days).
     ledger_retention_days: int = Field(alias="LEDGER_RETENTION_DAYS", default=3650, ge=1)
-
-    @field_validator("max_auto_amount", mode="before")
-    @classmethod
-    def _empty_is_none(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value

@@ -69,6 +69,10 @@ class LedgerEvent:
 class ClaimResult:
     claimed: bool
     previous: Status | None = None
+    #: Refused: the earliest time a claim could succeed while the document stays unchanged in
+    #: Lucca and the configuration stays the same (``inf``: only a change can make it claimable).
+    #: The poller uses it to spare the same refused write on every run.
+    retry_after: float = float("inf")
 
 
 def _doc_key(document_id: int, sort: str = "state") -> dict[str, Any]:
@@ -84,6 +88,20 @@ def _old_item(exc: ClientError) -> dict[str, Any]:
     response: dict[str, Any] = dict(exc.response)
     item = response.get("Item")
     return item if isinstance(item, dict) else {}
+
+
+def _claimable_after(old: dict[str, Any], ttl_seconds: int, dry_run: bool) -> float:
+    """When a refused claim could succeed with nothing changed: the conditions above, in time."""
+    status = old.get("status", {}).get("S")
+    if status == Status.QUEUED:
+        return float(old.get("queuedUntil", {}).get("N", "0"))
+    if status in (Status.HELD, Status.FAILED):
+        return float(old["recheckAt"]["N"]) if "recheckAt" in old else float("inf")
+    if status in (Status.UPDATED, Status.BOOKING) and "updatedAt" in old:
+        return datetime.fromisoformat(old["updatedAt"]["S"]).timestamp() + ttl_seconds
+    if status == Status.PLANNED and not dry_run:
+        return 0.0
+    return float("inf")
 
 
 def _state_from_item(item: dict[str, Any]) -> DocumentState:
@@ -134,14 +152,24 @@ class Ledger:
         now: float,
         ttl_seconds: int,
         dry_run: bool = False,
+        config: str = "",
     ) -> ClaimResult:
         """Claim a listed document for the queue, unless it is already waiting or settled.
 
         Claimable: never seen; queued long ago (the claim expired: the message may be lost);
-        held or failed *and changed in Lucca since*; stuck in progress past the claim time;
-        planned in a dry run, once the pipeline runs for real (or, in a dry run, once changed).
+        held or failed *and changed in Lucca since*; held (or failed for want of retries) and due
+        for another look (``recheckAt``); held under another configuration than ``config``
+        (rules, ceiling); stuck in progress past the claim time; planned in a dry run, once the
+        pipeline runs for real (or, in a dry run, once changed).
         """
         planned = "(#s = :planned AND modifiedAt <> :m)" if dry_run else "#s = :planned"
+        values: dict[str, Any] = {}
+        reconfigured = ""
+        if config:  # an empty configuration (tools, tests) never re-opens a hold
+            reconfigured = (
+                " OR (#s = :held AND attribute_exists(configVersion) AND configVersion <> :cfg)"
+            )
+            values[":cfg"] = {"S": config}
         stale_before = utc_iso(now - ttl_seconds)
         try:
             self._ddb.update_item(
@@ -149,12 +177,14 @@ class Ledger:
                 Key=_doc_key(document_id),
                 UpdateExpression=(
                     "SET #s = :queued, documentId = :id, modifiedAt = :m, queuedUntil = :until, "
-                    "updatedAt = :at, statusKey = :queued REMOVE reasons"
+                    "updatedAt = :at, statusKey = :queued REMOVE reasons, recheckAt, configVersion"
                 ),
                 ConditionExpression=(
                     "attribute_not_exists(pk)"
                     " OR (#s = :queued AND queuedUntil < :now)"
                     " OR (#s IN (:held, :failed) AND modifiedAt <> :m)"
+                    " OR (#s IN (:held, :failed) AND recheckAt < :now)"
+                    f"{reconfigured}"
                     " OR (#s IN (:updated, :booking) AND updatedAt < :stale)"
                     f" OR {planned}"
                 ),
@@ -172,6 +202,7 @@ class Ledger:
                     ":now": {"N": str(int(now))},
                     ":at": {"S": self._now_iso()},
                     ":stale": {"S": stale_before},
+                    **values,
                 },
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -180,7 +211,7 @@ class Ledger:
                 raise
             old = _old_item(exc)
             previous = Status(old["status"]["S"]) if "status" in old else None
-            return ClaimResult(False, previous)
+            return ClaimResult(False, previous, _claimable_after(old, ttl_seconds, dry_run))
         return ClaimResult(True)
 
     def release_claim(self, document_id: int) -> None:
@@ -223,8 +254,14 @@ class Ledger:
         modified_at: str | None = None,
         reasons: list[str] | None = None,
         detail: dict[str, Any] | None = None,
+        recheck_at: float | None = None,
+        config: str | None = None,
     ) -> LedgerEvent:
         """Append the event, then move the document to ``status``.
+
+        ``recheck_at``: when the poller may queue the document again although it did not change
+        (a hold whose cause may lie outside the document); ``config``: the configuration the
+        decision was taken under (a hold is looked at again once it changes).
 
         Two plain writes rather than a transaction (half the cost): the event goes first, so a
         crash in between leaves the trail complete and the status one step behind, which the
@@ -241,6 +278,17 @@ class Ledger:
         if modified_at is not None:
             update += ", modifiedAt = :m"
             state_values[":m"] = {"S": modified_at}
+        removed = []
+        for attribute, value in (("recheckAt", recheck_at), ("configVersion", config)):
+            if value is None:
+                removed.append(attribute)
+                continue
+            update += f", {attribute} = :{attribute}"
+            dynamo_type = "N" if attribute == "recheckAt" else "S"
+            text = str(int(value)) if isinstance(value, float) else str(value)
+            state_values[f":{attribute}"] = {dynamo_type: text}
+        if removed:
+            update += " REMOVE " + ", ".join(removed)
         event_detail = {"status": status.value, "reasons": reasons or [], **(detail or {})}
         event = LedgerEvent(document_id, at, kind, event_detail)
         self._ddb.put_item(TableName=self.table, Item=self._event_item(event))

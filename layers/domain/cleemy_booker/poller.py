@@ -21,10 +21,17 @@ if TYPE_CHECKING:
 
 #: SendMessageBatch takes at most 10 entries.
 SQS_BATCH = 10
+#: ...and at most 256 KiB in all (the historical limit; queues made since 2025 take 1 MiB, but a
+#: batch within the older limit is valid on every queue).
+SQS_BATCH_BYTES = 262_144
 #: Entries a batch call failed are sent again this many times before their claim is released.
 SEND_ATTEMPTS = 3
-#: SQS refuses bodies over 256 KiB; an item that large is sent as its id alone.
+#: A message over this is sent as its id alone (its item is then fetched by the processor).
 MAX_BODY_BYTES = 200_000
+#: Of the requests the budget can make while a listing is fresh, the share the queue may hold:
+#: under half, so that even a queue of documents that all need an update (two requests each)
+#: is booked before the listing in its messages goes stale.
+QUEUE_SHARE = 0.45
 
 
 @dataclass
@@ -38,6 +45,11 @@ class PollReport:
     count: int | None = None
     pages: int = 0
     stopped_because: str = ""
+    #: Documents already in the queue when the run started, and how many it could take.
+    queued_before: int = 0
+    room: int | None = None
+    #: Listed documents whose claim was not even tried: refused before, nothing changed since.
+    known: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +62,9 @@ class PollReport:
             "count": self.count,
             "pages": self.pages,
             "stoppedBecause": self.stopped_because,
+            "queuedBefore": self.queued_before,
+            "room": self.room,
+            "known": self.known,
         }
 
 
@@ -66,6 +81,30 @@ def message_for(listed: ListedDocument, listed_at: datetime) -> str:
 
 
 @dataclass
+class RefusedClaims:
+    """Refused claims a warm poller remembers: id -> (modifiedAt, until when it stays refused).
+
+    Without it every run would repeat one refused conditional write (a billed write unit) for
+    every held or queued document of the inbox, every five minutes. Lost on a cold start (the
+    next run asks again); forgotten as a whole when the configuration changes."""
+
+    config: str = ""
+    entries: dict[int, tuple[str, float]] = field(default_factory=dict)
+
+    def still_refused(self, document_id: int, modified_at: str, now: float) -> bool:
+        known = self.entries.get(document_id)
+        return known is not None and known[0] == modified_at and now < known[1]
+
+    def remember(self, document_id: int, modified_at: str, until: float) -> None:
+        self.entries[document_id] = (modified_at, until)
+
+    def forget_all_unless(self, config: str) -> None:
+        if config != self.config:
+            self.entries.clear()
+            self.config = config
+
+
+@dataclass
 class InboxPoller:
     client: LuccaClient
     ledger: Ledger
@@ -78,6 +117,11 @@ class InboxPoller:
     stop_margin_seconds: float = 10.0
     dry_run: bool = False
     clock: Callable[[], float] = time.time
+    #: The most documents the queue should hold (None: queue everything listed).
+    queue_target: int | None = None
+    #: The configuration holds were decided under (see ``fingerprint``).
+    config: str = ""
+    refused: RefusedClaims = field(default_factory=RefusedClaims)
     #: The report of the last run, also when it ended in an error.
     last_report: PollReport | None = None
 
@@ -87,17 +131,13 @@ class InboxPoller:
         failure: PermanentError | None = None
         pending: list[tuple[int, str]] = []
         sent_before = sum(self.client.requests_sent.values())
+        self.refused.forget_all_unless(self.config)
+        room = self._room(report)
         try:
-            for listed in iter_inbox(
-                self.client, self.filters, page_size=self.page_size, stats=stats
-            ):
-                report.listed += 1
-                self._claim(listed, report, pending)
-                if len(pending) >= SQS_BATCH:
-                    self._flush(pending, report)
-                if self.time_left() < self.stop_margin_seconds:
-                    stats.stopped_because = "time running out"
-                    break
+            if room is not None and room <= 0:
+                stats.stopped_because = "the queue holds what the budget books while fresh"
+            else:
+                self._walk(report, stats, pending, room)
         except BudgetBusy:
             stats.stopped_because = "request budget busy"
         except RetryableError as error:
@@ -120,26 +160,73 @@ class InboxPoller:
             raise failure
         return report
 
+    def _walk(
+        self,
+        report: PollReport,
+        stats: ListingStats,
+        pending: list[tuple[int, str]],
+        room: int | None,
+    ) -> None:
+        """List page after page, claiming as it goes, until the queue has its fill."""
+        claimed = 0
+        for listed in iter_inbox(self.client, self.filters, page_size=self.page_size, stats=stats):
+            report.listed += 1
+            claimed += self._claim(listed, report, pending)
+            if len(pending) >= SQS_BATCH:
+                self._flush(pending, report)
+            if room is not None and claimed >= room:
+                stats.stopped_because = "queue target reached"
+                return
+            if self.time_left() < self.stop_margin_seconds:
+                stats.stopped_because = "time running out"
+                return
+
+    def _room(self, report: PollReport) -> int | None:
+        """How many more documents the queue should take (None: no target)."""
+        if self.queue_target is None:
+            return None
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        ).get("Attributes", {})
+        report.queued_before = sum(int(value) for value in attributes.values())
+        report.room = max(0, self.queue_target - report.queued_before)
+        return report.room
+
     def _claim(
         self, listed: ListedDocument, report: PollReport, pending: list[tuple[int, str]]
-    ) -> None:
+    ) -> int:
+        """Claim one listed document for the queue; 1 if it is to be sent."""
         modified = listed.item.changed_at if listed.item else None
+        modified_at = modified.isoformat() if modified else ""
+        now = self.clock()
+        if self.refused.still_refused(listed.document_id, modified_at, now):
+            report.known += 1
+            return 0
         claim = self.ledger.claim_for_queue(
             listed.document_id,
-            modified.isoformat() if modified else "",
-            now=self.clock(),
+            modified_at,
+            now=now,
             ttl_seconds=self.claim_ttl_seconds,
             dry_run=self.dry_run,
+            config=self.config,
         )
         if not claim.claimed:
             report.skipped[(claim.previous or "unknown").lower()] += 1
-            return
-        listed_at = datetime.fromtimestamp(self.clock(), UTC)
+            self.refused.remember(listed.document_id, modified_at, claim.retry_after)
+            return 0
+        listed_at = datetime.fromtimestamp(now, UTC)
         pending.append((listed.document_id, message_for(listed, listed_at)))
+        return 1
 
     def _flush(self, pending: list[tuple[int, str]], report: PollReport) -> None:
         while pending:
-            batch, pending[:] = pending[:SQS_BATCH], pending[SQS_BATCH:]
+            size = _batch_size(pending)
+            batch, pending[:] = pending[:size], pending[size:]
             try:
                 unsent = self._send_batch(batch)
             except Exception:
@@ -169,3 +256,13 @@ class InboxPoller:
             sent = {entry["Id"] for entry in response.get("Successful", [])}
             remaining = {k: v for k, v in remaining.items() if k not in sent}
         return [int(key) for key in remaining]
+
+
+def _batch_size(pending: list[tuple[int, str]]) -> int:
+    """How many of the first pending messages fit one SendMessageBatch (count and bytes)."""
+    total = 0
+    for index, (_, body) in enumerate(pending[:SQS_BATCH]):
+        total += len(body.encode())
+        if total > SQS_BATCH_BYTES:
+            return max(1, index)
+    return min(len(pending), SQS_BATCH)

@@ -73,6 +73,10 @@ class DocumentProcessor:
     listing_fresh_seconds: float = 900.0
     dry_run: bool = False
     clock: Callable[[], float] = time.time
+    #: A hold is looked at again after this long, and once the configuration changes.
+    held_recheck_seconds: float = 21600.0
+    #: The configuration decisions are taken under (``fingerprint.config_version``).
+    config: str = ""
     _request_ids_seen: int = field(default=0, init=False)
 
     def process(self, message: DocumentMessage) -> ProcessResult:
@@ -155,6 +159,8 @@ class DocumentProcessor:
             modified_at=modified_at,
             reasons=texts,
             detail=_decision_detail(outcome),
+            recheck_at=self.clock() + self.held_recheck_seconds,
+            config=self.config or None,
         )
         return ProcessResult(item.document_id, "held", tuple(texts))
 

@@ -30,13 +30,14 @@ from pydantic import ValidationError
 from .budget import DynamoSlotStore, RequestBudget
 from .client import LuccaClient
 from .clock import SYSTEM_CLOCK, Clock
-from .config import LuccaSettings, PollerSettings, ProcessorSettings
-from .errors import PermanentError, RetryableError
+from .config import LuccaSettings, PollerSettings, ProcessorSettings, _PipelineSettings
+from .errors import DeadlineExceededError, PermanentError, RetryableError
+from .fingerprint import config_version, rules_text
 from .gate import GateConfig
 from .ledger import Ledger, Status
 from .models import DocumentMessage
 from .observability import logger, metrics
-from .poller import InboxPoller, PollReport
+from .poller import QUEUE_SHARE, InboxPoller, PollReport, RefusedClaims
 from .processor import DeferDocument, DocumentFailed, DocumentProcessor, ProcessResult
 from .rules import RuleSet, load_rules
 
@@ -53,6 +54,15 @@ AWS_CONFIG = Config(
 MAX_SQS_DELAY = 900
 #: A document another instance is processing right now is looked at again after this.
 IN_PROGRESS_DELAY = 30
+#: A poll that ended so left documents in the inbox: the next run lists whatever the hour.
+BACKLOG_STOPS = frozenset(
+    {
+        "queue target reached",
+        "the queue holds what the budget books while fresh",
+        "time running out",
+        "request budget busy",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -139,6 +149,7 @@ def build_client(
         wall_clock=clock.time,
         rng=rng,
     )
+    budget.time_left = client.time_left  # a budget wait never outlasts the invocation
     return client, budget
 
 
@@ -171,8 +182,29 @@ class PollerRuntime:
             settings, aws, api_key, seams.clock, seams.http, seams.rng
         )
         self.ledger = Ledger(aws.dynamodb, settings.ledger_table, clock=seams.clock.time)
+        #: Refused claims, remembered while this instance is warm (see ``RefusedClaims``).
+        self.refused = RefusedClaims()
+        self.hours = settings.hours()
+        #: When this instance last listed, and whether that run left work in the inbox.
+        self._listed_at: float | None = None
+        self._backlog = False
+
+    def _skip_listing(self) -> str | None:
+        """Outside working hours, a run lists only every ``off_hours_listing_seconds``, unless
+        the previous one left a backlog (a warm instance remembers; a cold one lists)."""
+        now = self.clock.time()
+        if self._listed_at is None or self._backlog or self.hours.contains(now):
+            return None
+        since = now - self._listed_at
+        if since >= self.settings.off_hours_listing_seconds - 30:  # schedules drift a little
+            return None
+        return f"outside working hours: listed {since:.0f} s ago"
 
     def poll(self, time_left: Callable[[], float]) -> PollReport:
+        skip = self._skip_listing()
+        if skip is not None:
+            logger.info("inbox not listed", extra={"reason": skip})
+            return PollReport(stopped_because=skip)
         poller = InboxPoller(
             client=self.client,
             ledger=self.ledger,
@@ -185,6 +217,9 @@ class PollerRuntime:
             stop_margin_seconds=self.settings.stop_margin_seconds,
             dry_run=self.settings.dry_run,
             clock=self.clock.time,
+            queue_target=self.settings.queue_target(QUEUE_SHARE),
+            config=decision_config(self.settings),
+            refused=self.refused,
         )
         deadline = deadline_from(time_left, self.settings.stop_margin_seconds, self.clock)
         try:
@@ -194,6 +229,8 @@ class PollerRuntime:
             partial = poller.last_report.as_dict() if poller.last_report else {}
             logger.error("inbox poll failed", extra={"report": partial})
             raise
+        self._listed_at = self.clock.time()
+        self._backlog = report.stopped_because in BACKLOG_STOPS
         metrics.add_metric("DocumentsListed", MetricUnit.Count, report.listed)
         metrics.add_metric("DocumentsEnqueued", MetricUnit.Count, report.enqueued)
         metrics.add_metric("LuccaRequests", MetricUnit.Count, report.requests)
@@ -243,6 +280,8 @@ class ProcessorRuntime:
             listing_fresh_seconds=settings.listing_fresh_seconds,
             dry_run=settings.dry_run,
             clock=seams.clock.time,
+            held_recheck_seconds=settings.held_recheck_seconds,
+            config=decision_config(settings),
         )
         self.idempotency = IdempotencyConfig(
             event_key_jmespath="documentId",
@@ -262,8 +301,20 @@ class ProcessorRuntime:
 
     def start_invocation(self, time_left: Callable[[], float], lambda_context: Any = None) -> None:
         self.time_left = time_left
+        self._refresh_rules()
         if lambda_context is not None:
             self.idempotency.register_lambda_context(lambda_context)
+
+    def _refresh_rules(self) -> None:
+        """Rules in SSM may change under a warm instance: pick them up (through Powertools'
+        5-minute cache), so the processor and the poller agree on the configuration."""
+        source = self.settings.rules_source.strip()
+        if not source.startswith("ssm:"):
+            return
+        config = decision_config(self.settings)
+        if config != self.processor.config:
+            self.processor.rules = load_processor_rules(self.settings)
+            self.processor.config = config
 
     def _process_terminal(self, message: dict[str, Any]) -> dict[str, Any]:
         result = self.processor.process(DocumentMessage.model_validate(message))
@@ -298,10 +349,23 @@ class ProcessorRuntime:
                 body, message.documentId, failed.reason, failed.error_type, message_id
             )
         except RetryableError as error:
+            if error.status == 429 or isinstance(error, DeadlineExceededError):
+                # Lucca's budget is spent by someone else, or this invocation's time is: not
+                # the document's failure, so it must not burn a delivery towards the DLQ.
+                wait = error.retry_after if error.retry_after is not None else IN_PROGRESS_DELAY
+                return self._defer(message, f"Lucca busy or time short: {error}", wait)
             if receive_count >= self.settings.max_receive_count:
                 # SQS would move it to the DLQ itself after this delivery, without a reason.
                 reason = f"still failing after {receive_count} deliveries: {error}"
-                self.ledger.record(message.documentId, Status.FAILED, "failed", reasons=[reason])
+                # Retries ran out (an outage): the poller queues it again after a while.
+                recheck = self.clock.time() + self.settings.held_recheck_seconds
+                self.ledger.record(
+                    message.documentId,
+                    Status.FAILED,
+                    "failed",
+                    reasons=[reason],
+                    recheck_at=recheck,
+                )
                 return self._dead_letter(
                     body, message.documentId, reason, "RetriesExhausted", message_id
                 )
@@ -366,6 +430,17 @@ def _result_dict(result: ProcessResult) -> dict[str, Any]:
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     return f"{'.'.join(str(p) for p in err['loc']) or '(body)'}: {err['msg']}"
+
+
+def _fetch_parameter(name: str) -> str:
+    return str(parameters.get_parameter(name, max_age=300))
+
+
+def decision_config(settings: _PipelineSettings) -> str:
+    """The fingerprint of what decides a hold, the same in the poller and the processor."""
+    return config_version(
+        rules_text(settings.rules_source, _fetch_parameter), settings.max_auto_amount
+    )
 
 
 def load_processor_rules(settings: ProcessorSettings) -> RuleSet:
