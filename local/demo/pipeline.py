@@ -296,6 +296,8 @@ class LocalPipeline:
             # The processor dead-letters on the last delivery itself, with the reason: it must
             # know the same limit the queue is given below.
             "MaxReceiveCount": str(self.options.max_receive_count),
+            # Time is compressed here: every scheduled run lists, whatever the hour.
+            "OffHoursListingSeconds": "0",
             **self.options.parameters,
         }
 

@@ -189,3 +189,20 @@ def test_a_429_landing_while_we_wait_sends_us_behind_the_pause() -> None:
     ours.acquire()
     assert ours.stats.requeued == 1
     assert fake.now - start >= 5.0  # we went after the pause, not into it
+
+
+def test_a_wait_that_would_outlast_the_invocation_is_refused_before_reserving() -> None:
+    time = FakeTime()
+    store = MemorySlotStore()
+    budget = RequestBudget(
+        store, limit=40, window_seconds=60, max_wait_seconds=20, clock=time.clock, sleep=time.sleep
+    )
+    store.reserve(time.now + 10, 1.5)  # someone holds the budget 10 s ahead
+    budget.time_left = lambda: 12.0  # 12 s left: a 10 s wait leaves no time for the request
+    with pytest.raises(BudgetBusy):
+        budget.acquire()
+    assert time.now == 1_000_000.0  # no time was spent waiting
+    assert store.read().tat == pytest.approx(time.now + 11.5)  # and no slot was taken
+    budget.time_left = lambda: 40.0
+    budget.acquire()  # with time enough it waits for its slot as before
+    assert time.now == pytest.approx(1_000_011.5)

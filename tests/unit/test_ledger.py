@@ -100,3 +100,25 @@ def test_a_dry_run_plan_is_queued_again_once_the_pipeline_runs_for_real(ledger: 
     assert ledger.claim_for_queue(1, "m2", now=NOW, ttl_seconds=60, dry_run=True).claimed
     ledger.record(1, Status.PLANNED, "dry_run", modified_at="m2")
     assert ledger.claim_for_queue(1, "m2", now=NOW, ttl_seconds=60, dry_run=False).claimed
+
+
+def test_a_hold_comes_back_when_its_recheck_time_passes(ledger: Ledger) -> None:
+    ledger.claim_for_queue(1, "m1", now=NOW, ttl_seconds=3600)
+    ledger.record(1, Status.HELD, "held", modified_at="m1", recheck_at=NOW + 21600)
+    early = ledger.claim_for_queue(1, "m1", now=NOW + 3600, ttl_seconds=3600)
+    assert (early.claimed, early.retry_after) == (False, NOW + 21600)
+    assert ledger.claim_for_queue(1, "m1", now=NOW + 21601, ttl_seconds=3600).claimed
+
+
+def test_a_hold_comes_back_when_the_configuration_changes(ledger: Ledger) -> None:
+    ledger.claim_for_queue(1, "m1", now=NOW, ttl_seconds=3600, config="v1")
+    ledger.record(1, Status.HELD, "held", modified_at="m1", config="v1")
+    assert not ledger.claim_for_queue(1, "m1", now=NOW + 60, ttl_seconds=3600, config="v1").claimed
+    assert not ledger.claim_for_queue(1, "m1", now=NOW + 60, ttl_seconds=3600).claimed
+    assert ledger.claim_for_queue(1, "m1", now=NOW + 60, ttl_seconds=3600, config="v2").claimed
+
+
+def test_a_failure_without_a_recheck_time_never_comes_back_unchanged(ledger: Ledger) -> None:
+    ledger.record(1, Status.FAILED, "failed", modified_at="m1", reasons=["book refused"])
+    result = ledger.claim_for_queue(1, "m1", now=NOW + 10**7, ttl_seconds=3600, config="v2")
+    assert (result.claimed, result.retry_after) == (False, float("inf"))
