@@ -74,6 +74,7 @@ def compute(
     wall_seconds: float,
     listing_minimum: int,
     working_hours: tuple[int, int] | None = None,
+    backlog: bool = True,
 ) -> dict[str, Any]:
     sim = world.sim
     log = list(world.lucca._log)
@@ -161,9 +162,10 @@ def compute(
             "physicalMinimum": minimum,
             "perBookedMinimum": _ratio(minimum, booked),
         },
-        "drainSeconds": round(drain, 1),
-        "drainMinimumSeconds": round(drain_minimum, 1),
-        "drainRatio": _ratio(drain, drain_minimum),
+        # Drain time means something for a backlog; arrivals spread over days are not drained.
+        "drainSeconds": round(drain, 1) if backlog else None,
+        "drainMinimumSeconds": round(drain_minimum, 1) if backlog else None,
+        "drainRatio": _ratio(drain, drain_minimum) if backlog else None,
         "freshnessBookableToBooked": _rounded(percentiles(fresh_bookable)),
         "freshnessArrivalToBooked": _rounded(percentiles(fresh_arrival)),
         "polls": _polls(world),
@@ -189,7 +191,9 @@ def _polls(world: World) -> dict[str, Any]:
         "failed": world.poll_failures,
         "listingRequests": sum(int(p.get("requests", 0)) for p in runs),
         "enqueued": sum(int(p.get("enqueued", 0)) for p in runs),
-        "stoppedBecause": dict(Counter(str(p.get("stoppedBecause", "")) for p in runs)),
+        "stoppedBecause": dict(
+            sorted(Counter(_reason(str(p.get("stoppedBecause", ""))) for p in runs).items())
+        ),
         "asyncDropped": world.poller_async.dropped,
         "asyncRetried": world.poller_async.retried,
     }
@@ -278,6 +282,11 @@ def _cost(world: World, usage: dict[str, Any], simulated: float, booked: int) ->
         "thisRunVariable": round(run_variable, 4),
         "per1000BookedVariable": round(run_variable / booked * 1000, 4) if booked else None,
     }
+
+
+def _reason(text: str) -> str:
+    """A poll's ending without its particulars (request ids, statuses), so they add up."""
+    return text.split(":", 1)[0].strip() or "(none)"
 
 
 def _document_id(message: dict[str, Any]) -> int | None:

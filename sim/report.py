@@ -62,7 +62,9 @@ def table(result: dict[str, Any]) -> str:
         (
             "drain, first request -> last booking",
             f"{_duration(f['drainSeconds'])} = {_num(f['drainRatio'], 3)} x the budget's minimum "
-            f"({_duration(f['drainMinimumSeconds'])})",
+            f"({_duration(f['drainMinimumSeconds'])})"
+            if f["drainSeconds"] is not None
+            else "- (arrivals over days: nothing to drain)",
         ),
         ("freshness, bookable -> booked", _fresh(f["freshnessBookableToBooked"])),
         ("freshness, arrival -> booked", _fresh(f["freshnessArrivalToBooked"])),

@@ -98,6 +98,7 @@ def run(scenario: Scenario, progress: Callable[[str], None] | None = None) -> di
             wall_seconds=wall,
             listing_minimum=scenario.listing_minimum(world),
             working_hours=scenario.working_hours,
+            backlog=scenario.drain,
         )
     figures["drained"] = drained if scenario.drain else None
     return {
