@@ -54,12 +54,19 @@ def _applied_bookings(log: list[dict[str, Any]]) -> dict[int, float]:
     return booked
 
 
-def _ledger_states(world: World) -> dict[int, dict[str, Any]]:
+def _ledger_states(world: World) -> tuple[dict[int, dict[str, Any]], int]:
+    """Each document's state item, and how many holds were decisions taken again (a held
+    document looked at anew: after its recheck time, a change, or a new configuration)."""
     states = {}
+    holds: Counter[int] = Counter()
     for item in world.dynamodb.items("LedgerTable"):
-        if item["sk"]["S"] == "state" and item["pk"]["S"].startswith("doc#"):
+        if not item["pk"]["S"].startswith("doc#"):
+            continue
+        if item["sk"]["S"] == "state":
             states[int(item["documentId"]["N"])] = item
-    return states
+        elif item.get("kind", {}).get("S") == "held":
+            holds[int(item["documentId"]["N"])] += 1
+    return states, sum(n - 1 for n in holds.values())
 
 
 def _dead_letters(world: World) -> list[dict[str, Any]]:
@@ -104,7 +111,7 @@ def compute(
         if known.bookable_at is not None and _in_hours(known.bookable_at, working_hours):
             fresh_bookable.append(max(0.0, at - known.bookable_at))
 
-    states = _ledger_states(world)
+    states, holds_again = _ledger_states(world)
     dead = _dead_letters(world)
     dead_ids = {_document_id(m) for m in dead}
     queued_ids = {_document_id(m) for m in world.sqs.messages(world.queue_url)}
@@ -149,6 +156,7 @@ def compute(
         "stuck": len(stuck),
         "stuckIds": sorted(stuck)[:20],
         "queuedWhileOnItsWay": world.queued_twice,
+        "holdsLookedAtAgain": holds_again,
         "inInbox": sum(1 for r in records.values() if r.in_inbox),
         "queuedAtEnd": len(queued_ids),
         "crashes": dict(sorted(world.crashes.items())),

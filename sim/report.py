@@ -48,6 +48,7 @@ def table(result: dict[str, Any]) -> str:
         ("dead-lettered by reason", _reasons(f["deadLetteredByReason"])),
         ("LOST / DOUBLE-BOOKED / STUCK", f"{f['lost']} / {f['doubleBooked']} / {f['stuck']}"),
         ("queued again while on its way", f"{f['queuedWhileOnItsWay']:,}"),
+        ("holds looked at again (held anew)", f"{f['holdsLookedAtAgain']:,}"),
         (
             "Lucca requests per booked invoice",
             f"{_num(lucca['perBooked'], 4)} "

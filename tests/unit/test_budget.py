@@ -158,7 +158,11 @@ def test_429s_widen_the_interval_for_everyone_and_successes_narrow_it_back(
     before = fake.now
     other.acquire()
     assert fake.now - before == pytest.approx(1.5 * 2.25)  # the other instance slowed too
-    for _ in range(40):
+    # Back slowly (about 400 successes from x2.25), not in a burst that probes into a 429.
+    for _ in range(200):
+        other.after_response("book", 200, None)
+    assert 1.0 < store.read().slowdown < 2.25
+    for _ in range(250):
         other.after_response("book", 200, None)
     assert store.read().slowdown == pytest.approx(1.0)
 

@@ -15,7 +15,7 @@ run. The design is GCRA (the "generic cell rate algorithm") with reservations:
 * a caller whose slot would be further away than it may wait gets ``BudgetBusy`` *before*
   reserving, so no slot is wasted; the processor hands the document back to the queue;
 * the pace adapts (AIMD): a 429 widens every instance's interval (``slowdown`` x1.5, at most
-  x4), each success narrows it back a little (x0.95), so when another integration spends part
+  x4), each success narrows it back a little (x0.998), so when another integration spends part
   of the tenant's budget we settle near what is left instead of hitting 429s over and over;
 * a caller that slept towards its slot looks again before sending: if another instance got a
   429 meanwhile (``blocked_until`` moved past our slot), it queues again behind the pause
@@ -233,8 +233,10 @@ class RequestBudget:
     #: A 429 stretches the interval by this factor, up to ``MAX_SLOWDOWN``.
     BACK_OFF = 1.5
     MAX_SLOWDOWN = 4.0
-    #: Each success while slowed down brings the interval back by this factor.
-    RECOVER = 0.95
+    #: Each success while slowed down brings the interval back by this factor: slowly (from x2
+    #: to x1 in ~350 requests, ~10 minutes), so that under another integration's steady load
+    #: the pace stays near what it leaves rather than probing into a 429 every few seconds.
+    RECOVER = 0.998
     #: Times a caller queues again because a 429 landed while it waited for its slot.
     MAX_REQUEUES = 3
     #: A slot must leave this much of the invocation for the request itself (Lucca aborts a

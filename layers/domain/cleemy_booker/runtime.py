@@ -189,6 +189,12 @@ class PollerRuntime:
         self._listed_at: float | None = None
         self._backlog = False
 
+    def _queue_target(self) -> int:
+        """The queue's fill at the pace the budget keeps now: slowed after 429s (another
+        integration spends the tenant's budget), it books fewer while the listing is fresh."""
+        slowdown = max(1.0, self.budget.store.read().slowdown)
+        return max(1, int(self.settings.queue_target(QUEUE_SHARE) / slowdown))
+
     def _skip_listing(self) -> str | None:
         """Outside working hours, a run lists only every ``off_hours_listing_seconds``, unless
         the previous one left a backlog (a warm instance remembers; a cold one lists)."""
@@ -217,7 +223,7 @@ class PollerRuntime:
             stop_margin_seconds=self.settings.stop_margin_seconds,
             dry_run=self.settings.dry_run,
             clock=self.clock.time,
-            queue_target=self.settings.queue_target(QUEUE_SHARE),
+            queue_target=self._queue_target(),
             config=decision_config(self.settings),
             refused=self.refused,
         )
