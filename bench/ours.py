@@ -106,6 +106,7 @@ def settings_env(base_url: str, scenario: Scenario, **resources: str) -> dict[st
         "BUDGET_WINDOW_SECONDS": str(scenario.window_seconds),
         "BUDGET_MAX_WAIT_SECONDS": "20",
         "STOP_MARGIN_SECONDS": "2",
+        "OFF_HOURS_LISTING_SECONDS": "0",  # runs at any hour: the poll lists as in working hours
         **resources,
     }
 

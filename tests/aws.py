@@ -89,6 +89,9 @@ class Stack:
             "DOCUMENTS_QUEUE_URL": self.queue_url,
             "DEAD_LETTER_QUEUE_URL": self.dlq_url,
             "MAX_RECEIVE_COUNT": str(self.max_receive_count),
+            # These tests run on the real clock at any hour: every poll lists, as in working
+            # hours (the off-hours pace is shown on the virtual clock, tests/unit/test_sim_*).
+            "OFF_HOURS_LISTING_SECONDS": "0",
         }
         values.update(overrides)
         return values

@@ -17,7 +17,7 @@ from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 
 from cleemy_booker import client as client_module
-from cleemy_booker import runtime as runtime_module
+from cleemy_booker.clock import SystemClock
 from cleemy_booker.ledger import Ledger, Status
 from cleemy_booker.poller import InboxPoller
 from cleemy_booker.retry import RetryPolicy
@@ -220,6 +220,11 @@ def test_a_queue_outage_mid_listing_gives_the_claims_back_for_the_next_run(
     assert not outcome.violations, "\n".join(outcome.violations)
 
 
+class _AnHourLater(SystemClock):
+    def time(self) -> float:
+        return time.time() + 3601
+
+
 def test_a_poller_killed_mid_listing_strands_nothing_beyond_the_claim_time(
     monkeypatch: pytest.MonkeyPatch, sim: Simulator, stack: Stack
 ) -> None:
@@ -255,8 +260,7 @@ def test_a_poller_killed_mid_listing_strands_nothing_beyond_the_claim_time(
             d for d in sim.state()["documents"] if d["inInbox"] and d["category"] in BOOKABLE
         ]
         assert len(stranded) == 3  # claimed, never sent: waiting for their claim to expire
-        an_hour_later = functools.partial(InboxPoller, clock=lambda: time.time() + 3601)
-        monkeypatch.setattr(runtime_module, "InboxPoller", an_hour_later)
+        poller.runtime().clock = _AnHourLater()  # the poller's clock seam: the claims expire
         run_until_settled(chaos, stack, poller, proc)
 
     outcome = check(sim, stack, seeded)
