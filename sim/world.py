@@ -21,7 +21,7 @@ from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -252,37 +252,35 @@ class World:
             self.lucca, self.sim, self.config.lucca_latency, crash=self.crash_point
         )
 
+    #: kind -> (the template's logical id, the function's name, its key in measured.json)
+    FUNCTIONS: ClassVar[dict[str, tuple[str, str, str]]] = {
+        "poller": ("InboxPollerFunction", "inbox-poller", "inbox_poller"),
+        "processor": ("DocumentProcessorFunction", "document-processor", "document_processor"),
+    }
+
+    def _environment(self, kind: str) -> dict[str, str]:
+        """The function's environment as the template sets it, pointed at the local Lucca."""
+        spec = self.template.function(self.FUNCTIONS[kind][0])
+        return {**spec.environment, "LUCCA_BASE_URL": LUCCA_URL, **self.config.environment}
+
+    def _function(self, kind: str, build: Callable[[ModuleType], Any]) -> LambdaFunction:
+        logical, name, measured = self.FUNCTIONS[kind]
+        spec = self.template.function(logical)
+        return LambdaFunction(
+            self,
+            name,
+            timeout=spec.timeout,
+            memory_mb=spec.memory_mb,
+            reserved_concurrency=spec.reserved_concurrency,
+            cold_start_seconds=self.measured["coldStartSeconds"][measured],
+            build=build,
+            code_uri=spec.code_uri,
+        )
+
     def _functions(self) -> None:
-        cold = self.measured["coldStartSeconds"]
-        self.environments: dict[str, dict[str, str]] = {}
-        specs = {
-            "poller": self.template.function("InboxPollerFunction"),
-            "processor": self.template.function("DocumentProcessorFunction"),
-        }
-        for kind, spec in specs.items():
-            env = {**spec.environment, "LUCCA_BASE_URL": LUCCA_URL, **self.config.environment}
-            self.environments[kind] = env
-        poller_spec, processor_spec = specs["poller"], specs["processor"]
-        self.poller = LambdaFunction(
-            self,
-            "inbox-poller",
-            timeout=poller_spec.timeout,
-            memory_mb=poller_spec.memory_mb,
-            reserved_concurrency=poller_spec.reserved_concurrency,
-            cold_start_seconds=cold["inbox_poller"],
-            build=self._build_poller,
-            code_uri=poller_spec.code_uri,
-        )
-        self.processor = LambdaFunction(
-            self,
-            "document-processor",
-            timeout=processor_spec.timeout,
-            memory_mb=processor_spec.memory_mb,
-            reserved_concurrency=processor_spec.reserved_concurrency,
-            cold_start_seconds=cold["document_processor"],
-            build=self._build_processor,
-            code_uri=processor_spec.code_uri,
-        )
+        self.environments = {kind: self._environment(kind) for kind in self.FUNCTIONS}
+        self.poller = self._function("poller", self._build_poller)
+        self.processor = self._function("processor", self._build_processor)
         source = self.template.sqs_source("DocumentProcessorFunction")
         self.event_source = SqsEventSource(
             self,
@@ -343,16 +341,7 @@ class World:
         self.template.names.update(
             {"DocumentsQueue": self.queue_url, "DeadLetterQueue": self.dlq_url}
         )
-        for kind, logical in (
-            ("poller", "InboxPollerFunction"),
-            ("processor", "DocumentProcessorFunction"),
-        ):
-            spec = self.template.function(logical)
-            self.environments[kind] = {
-                **spec.environment,
-                "LUCCA_BASE_URL": LUCCA_URL,
-                **self.config.environment,
-            }
+        self.environments = {kind: self._environment(kind) for kind in self.FUNCTIONS}
         self.poller.retire_instances()
         self.processor.retire_instances()
 
