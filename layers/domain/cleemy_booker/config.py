@@ -81,7 +81,7 @@ class LuccaSettings(_Settings):
         return validate_base_url(value)
 
 
-class _PipelineSettings(LuccaSettings):
+class PipelineSettings(LuccaSettings):
     """What both functions need to agree on: the queue, the ledger, freshness, the decision."""
 
     queue_url: str = Field(alias="DOCUMENTS_QUEUE_URL", min_length=1)
@@ -102,7 +102,7 @@ class _PipelineSettings(LuccaSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
 
-class PollerSettings(_PipelineSettings):
+class PollerSettings(PipelineSettings):
     inbox_filters: dict[str, str] = Field(alias="INBOX_FILTERS", default_factory=dict)
     page_size: int = Field(alias="PAGE_SIZE", default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
     #: A queued document is not queued again for this long (it is waiting or in progress).
@@ -136,7 +136,7 @@ class PollerSettings(_PipelineSettings):
         return max(1, int(per_second * self.listing_fresh_seconds * share))
 
 
-class ProcessorSettings(_PipelineSettings):
+class ProcessorSettings(PipelineSettings):
     dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL", min_length=1)
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
     #: The documents queue's redrive limit: on the last delivery a still-failing document is

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from .budget import DynamoSlotStore, RequestBudget
 from .client import LuccaClient
 from .clock import SYSTEM_CLOCK, Clock
-from .config import LuccaSettings, PollerSettings, ProcessorSettings, _PipelineSettings
+from .config import LuccaSettings, PipelineSettings, PollerSettings, ProcessorSettings
 from .errors import DeadlineExceededError, PermanentError, RetryableError
 from .fingerprint import config_version, rules_text
 from .gate import GateConfig
@@ -442,7 +442,7 @@ def _fetch_parameter(name: str) -> str:
     return str(parameters.get_parameter(name, max_age=300))
 
 
-def decision_config(settings: _PipelineSettings) -> str:
+def decision_config(settings: PipelineSettings) -> str:
     """The fingerprint of what decides a hold, the same in the poller and the processor."""
     return config_version(
         rules_text(settings.rules_source, _fetch_parameter), settings.max_auto_amount
