@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Self
@@ -12,6 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .client import MAX_PAGE_SIZE, validate_base_url
 from .hours import WorkingHours
+
+#: ``MaxAutoBookingAmount``: above zero, at most two decimals (the template's AllowedPattern).
+AMOUNT = re.compile(r"0*[1-9][0-9]*(\.[0-9]{1,2})?|0*\.[0-9]?[1-9]|0*\.[1-9][0-9]?")
+#: ``RulesSource`` in the template: empty or an SSM parameter (the IAM policy is built from it).
+RULES_SOURCE_IN_TEMPLATE = re.compile(r"(ssm:/[A-Za-z0-9_.\-/]+)?")
 
 #: Query parameters the pipeline sets itself; a filter may not override them.
 RESERVED_QUERY_PARAMETERS = frozenset({"limit", "page", "fields.root", "fields", "orderBy"})
@@ -99,7 +105,12 @@ class PipelineSettings(LuccaSettings):
     @field_validator("max_auto_amount", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            if not AMOUNT.fullmatch(value.strip()):
+                raise ValueError("an amount above zero, digits with at most two decimals")
+        return value
 
 
 class PollerSettings(PipelineSettings):
