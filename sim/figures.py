@@ -217,6 +217,7 @@ def _usage(world: World, sink: LogSink, simulated: float) -> dict[str, Any]:
             "errors": u.errors,
             "timeouts": u.timeouts,
             "throttles": u.throttles,
+            "mostAtOnce": u.max_concurrent,
             "billedSeconds": round(u.billed_seconds, 1),
             "gbSeconds": round(u.gb_seconds(fn.memory_mb), 1),
             "memoryMb": fn.memory_mb,

@@ -96,7 +96,6 @@ class Outcome:
     result: Any = None
     error: BaseException | None = None
     killed: bool = False
-    cold: bool = False
 
 
 @dataclass
@@ -184,7 +183,7 @@ class LambdaFunction:
         on_done: Callable[[Outcome], None],
     ) -> None:
         sim = self.world.sim
-        outcome = Outcome(cold=instance is None)
+        outcome = Outcome()
         started = sim.now
         task = sim.current
         try:

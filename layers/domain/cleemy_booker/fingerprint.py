@@ -17,12 +17,17 @@ DEFAULT_RULES_RESOURCE = "default_rules.json"
 SSM_PREFIX = "ssm:"
 
 
+def bundled_rules_text() -> str:
+    """The default rules shipped with the package."""
+    bundled = resources.files(__package__ or "cleemy_booker").joinpath(DEFAULT_RULES_RESOURCE)
+    return bundled.read_text(encoding="utf-8")
+
+
 def rules_text(source: str, fetch_parameter: Callable[[str], str]) -> str:
     """The rules as configured: the bundled default, ``ssm:/name`` or a file."""
     source = source.strip()
     if not source:
-        bundled = resources.files(__package__ or "cleemy_booker").joinpath(DEFAULT_RULES_RESOURCE)
-        return bundled.read_text(encoding="utf-8")
+        return bundled_rules_text()
     if source.startswith(SSM_PREFIX):
         return fetch_parameter(source.removeprefix(SSM_PREFIX))
     with open(source, encoding="utf-8") as file:

@@ -278,15 +278,15 @@ class Ledger:
         if modified_at is not None:
             update += ", modifiedAt = :m"
             state_values[":m"] = {"S": modified_at}
-        removed = []
-        for attribute, value in (("recheckAt", recheck_at), ("configVersion", config)):
-            if value is None:
-                removed.append(attribute)
-                continue
-            update += f", {attribute} = :{attribute}"
-            dynamo_type = "N" if attribute == "recheckAt" else "S"
-            text = str(int(value)) if isinstance(value, float) else str(value)
-            state_values[f":{attribute}"] = {dynamo_type: text}
+        optional = {
+            "recheckAt": None if recheck_at is None else {"N": str(int(recheck_at))},
+            "configVersion": None if config is None else {"S": config},
+        }
+        for attribute, value in optional.items():
+            if value is not None:
+                update += f", {attribute} = :{attribute}"
+                state_values[f":{attribute}"] = value
+        removed = [attribute for attribute, value in optional.items() if value is None]
         if removed:
             update += " REMOVE " + ", ".join(removed)
         event_detail = {"status": status.value, "reasons": reasons or [], **(detail or {})}

@@ -33,6 +33,13 @@ MAX_BODY_BYTES = 200_000
 #: is booked before the listing in its messages goes stale.
 QUEUE_SHARE = 0.45
 
+#: Why a run stopped with documents left in the inbox (the next run lists whatever the hour).
+STOP_QUEUE_FULL = "the queue holds what the budget books while fresh"
+STOP_TARGET_REACHED = "queue target reached"
+STOP_TIME = "time running out"
+STOP_BUDGET = "request budget busy"
+BACKLOG_STOPS = frozenset({STOP_QUEUE_FULL, STOP_TARGET_REACHED, STOP_TIME, STOP_BUDGET})
+
 
 @dataclass
 class PollReport:
@@ -50,6 +57,11 @@ class PollReport:
     room: int | None = None
     #: Listed documents whose claim was not even tried: refused before, nothing changed since.
     known: int = 0
+
+    @property
+    def left_work(self) -> bool:
+        """The run stopped before the inbox was exhausted (see ``BACKLOG_STOPS``)."""
+        return self.stopped_because in BACKLOG_STOPS
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -135,11 +147,11 @@ class InboxPoller:
         room = self._room(report)
         try:
             if room is not None and room <= 0:
-                stats.stopped_because = "the queue holds what the budget books while fresh"
+                stats.stopped_because = STOP_QUEUE_FULL
             else:
                 self._walk(report, stats, pending, room)
         except BudgetBusy:
-            stats.stopped_because = "request budget busy"
+            stats.stopped_because = STOP_BUDGET
         except RetryableError as error:
             # Lucca is busy or down: what was listed so far is queued; the next run lists the rest.
             stats.stopped_because = f"listing failed: {error}"
@@ -175,10 +187,10 @@ class InboxPoller:
             if len(pending) >= SQS_BATCH:
                 self._flush(pending, report)
             if room is not None and claimed >= room:
-                stats.stopped_because = "queue target reached"
+                stats.stopped_because = STOP_TARGET_REACHED
                 return
             if self.time_left() < self.stop_margin_seconds:
-                stats.stopped_because = "time running out"
+                stats.stopped_because = STOP_TIME
                 return
 
     def _room(self, report: PollReport) -> int | None:

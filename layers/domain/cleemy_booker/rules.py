@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from importlib import resources
 from pathlib import Path
 from typing import Any, Self
 
@@ -44,6 +43,7 @@ from pydantic import (
     model_validator,
 )
 
+from .fingerprint import DEFAULT_RULES_RESOURCE, SSM_PREFIX, bundled_rules_text
 from .models import (
     READ_ONLY_DOCUMENT_FIELDS,
     READ_ONLY_ITEM_FIELDS,
@@ -54,9 +54,6 @@ from .models import (
     WriteDocument,
     to_write_shape,
 )
-
-DEFAULT_RULES_RESOURCE = "default_rules.json"
-SSM_PREFIX = "ssm:"
 
 JsonValue = Any
 Hook = Callable[[dict[str, Any]], Mapping[str, Any] | None]
@@ -964,8 +961,7 @@ _UNION_TAGS: frozenset[str] = frozenset(
 
 def load_default_rules() -> RuleSet:
     """The conservative rules shipped inside the package (works from /opt/python in Lambda)."""
-    text = resources.files(__package__ or "cleemy_booker").joinpath(DEFAULT_RULES_RESOURCE)
-    return RuleSet.from_text(text.read_text(encoding="utf-8"), source=DEFAULT_RULES_RESOURCE)
+    return RuleSet.from_text(bundled_rules_text(), source=DEFAULT_RULES_RESOURCE)
 
 
 def load_rules(

@@ -32,7 +32,7 @@ from .client import LuccaClient
 from .clock import SYSTEM_CLOCK, Clock
 from .config import LuccaSettings, PipelineSettings, PollerSettings, ProcessorSettings
 from .errors import DeadlineExceededError, PermanentError, RetryableError
-from .fingerprint import config_version, rules_text
+from .fingerprint import SSM_PREFIX, config_version, rules_text
 from .gate import GateConfig
 from .ledger import Ledger, Status
 from .models import DocumentMessage
@@ -54,15 +54,6 @@ AWS_CONFIG = Config(
 MAX_SQS_DELAY = 900
 #: A document another instance is processing right now is looked at again after this.
 IN_PROGRESS_DELAY = 30
-#: A poll that ended so left documents in the inbox: the next run lists whatever the hour.
-BACKLOG_STOPS = frozenset(
-    {
-        "queue target reached",
-        "the queue holds what the budget books while fresh",
-        "time running out",
-        "request budget busy",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -236,7 +227,7 @@ class PollerRuntime:
             logger.error("inbox poll failed", extra={"report": partial})
             raise
         self._listed_at = self.clock.time()
-        self._backlog = report.stopped_because in BACKLOG_STOPS
+        self._backlog = report.left_work
         # Listed and enqueued counts are in the log line below: each custom metric costs $0.30 a
         # month for every hour it has data, and the poller runs around the clock.
         metrics.add_metric("LuccaRequests", MetricUnit.Count, report.requests)
@@ -314,8 +305,7 @@ class ProcessorRuntime:
     def _refresh_rules(self) -> None:
         """Rules in SSM may change under a warm instance: pick them up (through Powertools'
         5-minute cache), so the processor and the poller agree on the configuration."""
-        source = self.settings.rules_source.strip()
-        if not source.startswith("ssm:"):
+        if not self.settings.rules_source.strip().startswith(SSM_PREFIX):
             return
         config = decision_config(self.settings)
         if config != self.processor.config:
@@ -451,8 +441,4 @@ def decision_config(settings: PipelineSettings) -> str:
 
 def load_processor_rules(settings: ProcessorSettings) -> RuleSet:
     """Rules from SSM (``ssm:/name``, through Powertools parameters) or a file / the default."""
-    source = settings.rules_source.strip()
-    if source.startswith("ssm:"):
-        text = parameters.get_parameter(source.removeprefix("ssm:"), max_age=300)
-        return RuleSet.from_text(str(text), source=source)
-    return load_rules(source or None)
+    return load_rules(settings.rules_source.strip() or None, fetch_parameter=_fetch_parameter)
