@@ -14,7 +14,7 @@ export POWERTOOLS_TRACE_DISABLED := true
 export AWS_DEFAULT_REGION ?= eu-west-1
 
 .PHONY: help setup lint format typecheck cfn-lint sam-validate checkov unit integration e2e test \
-        demo bench chaos sim replay plan simulator clean
+        demo bench chaos sim memory replay plan simulator clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -88,6 +88,9 @@ chaos: $(VENV)/.stamp  ## The large chaos run (>= 1,000 documents, >= 10 % fault
 SCENARIO ?= all
 sim: $(VENV)/.stamp  ## Weeks of operation on a virtual clock at production constants (tables + JSON)
 	PYTHONHASHSEED=0 $(PY) -m sim $(SCENARIO) $(ARGS)
+
+memory: $(VENV)/.stamp  ## Each function's peak memory and CPU work, and the memory size they call for
+	$(PY) -m bench.memory
 
 # make replay ARGS="--dry-run"  (the stack's DLQ and queue come from STACK or the flags)
 replay: $(VENV)/.stamp  ## Move dead-lettered documents back to the queue (dry run first)

@@ -249,11 +249,10 @@ def _cost(world: World, usage: dict[str, Any], simulated: float, booked: int) ->
     scale = SECONDS_PER_MONTH / simulated if simulated else 0.0
     gb_s = sum(f["gbSeconds"] for f in usage["lambda"].values())
     invocations = sum(f["invocations"] for f in usage["lambda"].values())
-    alarms = sum(
-        1 for r in world.template.resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"
-    )
+    architecture = world.template.parameters["Architecture"]
+    gb_second = prices["lambda"]["arm64GbSecond" if architecture == "arm64" else "x86GbSecond"]
     variable = {
-        "lambdaCompute": gb_s * prices["lambda"]["x86GbSecond"],
+        "lambdaCompute": gb_s * gb_second,
         "lambdaRequests": invocations / 1e6 * prices["lambda"]["requestsPerMillion"],
         "sqs": (usage["sqsRequests"] + usage["sqsIdleReceivesEstimated"])
         / 1e6
@@ -278,7 +277,7 @@ def _cost(world: World, usage: dict[str, Any], simulated: float, booked: int) ->
     )
     monthly_fixed = {
         "secret": prices["secretsManager"]["secretMonth"],
-        "alarms": alarms * prices["cloudwatch"]["standardAlarmMonth"],
+        **_fixed_resources(world, prices),
     }
     per_month = {k: round(v * scale, 4) for k, v in variable.items()}
     per_month.update({k: round(v, 4) for k, v in monthly_fixed.items()})
@@ -290,6 +289,26 @@ def _cost(world: World, usage: dict[str, Any], simulated: float, booked: int) ->
         "perMonthTotal": round(sum(per_month.values()), 2),
         "thisRunVariable": round(run_variable, 4),
         "per1000BookedVariable": round(run_variable / booked * 1000, 4) if booked else None,
+    }
+
+
+def _fixed_resources(world: World, prices: dict[str, Any]) -> dict[str, float]:
+    """What the stack's alarms, dashboards and keys cost a month, whatever the traffic."""
+    resources = [r for name, r in world.template.resources.items() if world.template.exists(name)]
+
+    def of_type(kind: str) -> list[dict[str, Any]]:
+        return [r for r in resources if r["Type"] == kind]
+
+    # An alarm is billed per metric it reads: a metric-math alarm for each metric in it.
+    alarm_metrics = sum(
+        max(1, sum(1 for q in a["Properties"].get("Metrics", []) if "MetricStat" in q))
+        for a in of_type("AWS::CloudWatch::Alarm")
+    )
+    return {
+        "alarms": alarm_metrics * prices["cloudwatch"]["standardAlarmMetricMonth"],
+        "dashboard": len(of_type("AWS::CloudWatch::Dashboard"))
+        * prices["cloudwatch"]["dashboardMonth"],
+        "kmsKeys": len(of_type("AWS::KMS::Key")) * prices["kms"]["keyMonth"],
     }
 
 

@@ -20,8 +20,9 @@ What is modelled, and how:
   failed or killed invocation come back after the visibility timeout. Lambda's own long-polling
   receives are not simulated one by one: their cost is estimated (``idle_receives``).
 * **Asynchronous invocation** (the scheduler's): events wait in Lambda's queue while the
-  function is at its reserved concurrency; a function error is retried twice (after 1 and 2
-  minutes), as Lambda does by default; an event older than 6 hours is dropped.
+  function is at its reserved concurrency; a function error is retried as often as the
+  function's ``EventInvokeConfig`` says (Lambda's default: twice, after 1 and 2 minutes); an
+  event older than its ``MaximumEventAgeInSeconds`` (default 6 hours) is dropped.
 """
 
 from __future__ import annotations
@@ -44,9 +45,11 @@ if TYPE_CHECKING:
     from sim.world import World
 
 ROOT = Path(__file__).resolve().parent.parent
-#: Lambda's default for asynchronous invocations: two retries, the event kept up to 6 hours.
+#: Lambda's delays between asynchronous retries (how many, and the event's longest age, are
+#: the function's EventInvokeConfig in the template).
 ASYNC_RETRY_DELAYS = (60.0, 120.0)
-ASYNC_MAX_EVENT_AGE = 6 * 3600
+#: Lambda gives a function one full vCPU at 1,769 MB, and CPU in proportion below it.
+FULL_VCPU_MB = 1769
 #: Lambda's SQS pollers long-poll for 20 s; AWS runs several (5 is the documented start).
 LONG_POLL_SECONDS = 20.0
 ESM_POLLERS = 5
@@ -124,6 +127,8 @@ class LambdaFunction:
         cold_start_seconds: float,
         build: Callable[[ModuleType], Any],
         code_uri: str,
+        async_retries: int = 2,
+        async_max_event_age: float = 21600,
     ) -> None:
         self.world = world
         self.name = name
@@ -133,6 +138,8 @@ class LambdaFunction:
         self.cold_start_seconds = cold_start_seconds
         self._build = build
         self._code_uri = code_uri
+        self.async_retries = async_retries
+        self.async_max_event_age = async_max_event_age
         self._idle: list[Instance] = []
         self.running = 0
         self.usage = FunctionUsage()
@@ -338,7 +345,7 @@ class AsyncInvoker:
         now = self.world.sim.now
         while self.pending:
             head = self.pending[0]
-            if now - head.first_seen > ASYNC_MAX_EVENT_AGE:
+            if now - head.first_seen > self.function.async_max_event_age:
                 self.pending.popleft()
                 self.dropped += 1
                 continue
@@ -349,7 +356,7 @@ class AsyncInvoker:
     def _done(self, event: _AsyncEvent, outcome: Outcome) -> None:
         self.on_outcome(outcome)
         failed = outcome.error is not None or outcome.killed
-        if failed and event.attempt < len(ASYNC_RETRY_DELAYS):
+        if failed and event.attempt < self.function.async_retries:
             delay = ASYNC_RETRY_DELAYS[event.attempt]
             event.attempt += 1
             self.retried += 1

@@ -4,7 +4,8 @@ Parameters take their defaults unless a scenario overrides them; function timeou
 environment, the schedule, the event source's batch settings, the queues' visibility, retention
 and redrive, and the tables' keys and TTL attributes all come from the template's resources.
 Intrinsic functions are resolved as far as the simulation needs: ``!Ref`` (parameters, and
-resources by logical id), ``!GetAtt X.Arn``/``.QueueName``, ``!Sub`` with ``${AWS::…}``.
+resources by logical id), ``!GetAtt X.Arn``/``.QueueName``, ``!Sub`` with ``${AWS::…}``, and
+``!If`` on the template's conditions (``!Equals``, ``!Not``, ``!And``, ``!Or``).
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ class FunctionSpec:
     environment: dict[str, str]
     reserved_concurrency: int | None
     code_uri: str
+    #: Lambda's asynchronous invocation settings (EventInvokeConfig; Lambda's defaults: 2, 6 h).
+    async_retries: int = 2
+    async_max_event_age: int = 21600
 
 
 @dataclass(frozen=True)
@@ -115,12 +119,53 @@ class Template:
                 )
                 return self._get_att(logical, attribute)
             if tag in ("!Sub", "Fn::Sub"):
-                return re.sub(r"\$\{([^}]+)\}", lambda m: str(self._ref(m.group(1))), str(arg))
+                return self._sub(arg)
+            if tag in ("!If", "Fn::If"):
+                condition, when_true, when_false = arg
+                return self.resolve(when_true if self.condition(condition) else when_false)
         if isinstance(value, dict):
             return {k: self.resolve(v) for k, v in value.items()}
         if isinstance(value, list):
             return [self.resolve(v) for v in value]
         return value
+
+    def _sub(self, arg: Any) -> str:
+        """``!Sub text`` or ``!Sub [text, {name: value}]``; ``${X.Attr}`` is a ``!GetAtt``."""
+        text, variables = (arg[0], self.resolve(arg[1])) if isinstance(arg, list) else (arg, {})
+
+        def value(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in variables:
+                return str(variables[name])
+            if "." in name and not name.startswith("AWS::"):
+                logical, _, attribute = name.partition(".")
+                return self._get_att(logical, attribute)
+            return str(self._ref(name))
+
+        return re.sub(r"\$\{([^}!]+)\}", value, str(text))
+
+    def condition(self, name: str) -> bool:
+        return self._holds(self.raw.get("Conditions", {})[name])
+
+    def _holds(self, expression: Any) -> bool:
+        ((tag, arg),) = expression.items()
+        if tag in ("!Equals", "Fn::Equals"):
+            left, right = (self.resolve(a) for a in arg)
+            return bool(left == right)
+        if tag in ("!Not", "Fn::Not"):
+            return not self._holds(arg[0])
+        if tag in ("!And", "Fn::And"):
+            return all(self._holds(a) for a in arg)
+        if tag in ("!Or", "Fn::Or"):
+            return any(self._holds(a) for a in arg)
+        if tag in ("Condition", "!Condition"):
+            return self.condition(str(arg))
+        raise ValueError(f"unsupported condition {tag}")
+
+    def exists(self, logical_id: str) -> bool:
+        """The resource is created with these parameters (its ``Condition`` holds)."""
+        condition = self.resources[logical_id].get("Condition")
+        return condition is None or self.condition(condition)
 
     def _ref(self, name: str) -> Any:
         pseudo = {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::Partition": "aws"}
@@ -155,6 +200,7 @@ class Template:
             **self.resolve(props.get("Environment", {}).get("Variables", {})),
         }
         reserved = props.get("ReservedConcurrentExecutions")
+        invoke = props.get("EventInvokeConfig", {})
         return FunctionSpec(
             logical_id=logical_id,
             timeout=float(self.resolve(props.get("Timeout", globals_.get("Timeout", 3)))),
@@ -162,6 +208,8 @@ class Template:
             environment={k: str(v) for k, v in env.items()},
             reserved_concurrency=None if reserved is None else int(self.resolve(reserved)),
             code_uri=str(props["CodeUri"]),
+            async_retries=int(self.resolve(invoke.get("MaximumRetryAttempts", 2))),
+            async_max_event_age=int(self.resolve(invoke.get("MaximumEventAgeInSeconds", 21600))),
         )
 
     def queue(self, logical_id: str) -> QueueSpec:
@@ -194,7 +242,7 @@ class Template:
         return [
             self.table(name)
             for name, resource in self.resources.items()
-            if resource["Type"] == "AWS::DynamoDB::Table"
+            if resource["Type"] == "AWS::DynamoDB::Table" and self.exists(name)
         ]
 
     def schedule(self, function_id: str) -> ScheduleSpec:

@@ -23,5 +23,7 @@ def runtime() -> PollerRuntime:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = runtime().poll(lambda: context.get_remaining_time_in_millis() / 1000)
+    # The request id holds the one-poller lease: a refused run's log names the running one.
+    time_left = lambda: context.get_remaining_time_in_millis() / 1000  # noqa: E731
+    report = runtime().poll(time_left, context.aws_request_id)
     return report.as_dict()

@@ -24,6 +24,7 @@ from local.demo.report import (
     verify,
 )
 from local.emulator import (
+    LOCAL_PARAMETERS,
     Emulator,
     EmulatorError,
     delete_stack,
@@ -212,6 +213,7 @@ class LocalPipeline:
                 opts.project_dir,
                 self.sam_bin,
                 self.build_dir,
+                parameter_overrides=LOCAL_PARAMETERS,
                 expect=["DomainLayer/python/cleemy_booker", "DomainLayer/python/pydantic_core"],
                 log_path=self.workdir / "sam-build.log",
             )
@@ -290,6 +292,7 @@ class LocalPipeline:
         if self.sim is None:
             raise RuntimeError("the simulator is not started")
         return {
+            **LOCAL_PARAMETERS,  # x86_64: what ministack runs
             "LuccaBaseUrl": self.sim.url,  # http on loopback: the template allows it there
             "BudgetWindowSeconds": str(int(self.options.window_seconds)),
             "ScheduleExpression": self.options.schedule,

@@ -18,6 +18,7 @@ from local.emulator.aws import DEFAULT_REGION, aws_env, client, session
 from local.emulator.ministack import Emulator, free_port
 from local.emulator.observe import log_messages, queue_counts, wait_until
 from local.emulator.sam import (
+    LOCAL_PARAMETERS,
     BuildResult,
     delete_stack,
     find_python,
@@ -31,6 +32,7 @@ from local.emulator.sam import (
 
 __all__ = [
     "DEFAULT_REGION",
+    "LOCAL_PARAMETERS",
     "BuildResult",
     "Emulator",
     "EmulatorError",

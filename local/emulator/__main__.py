@@ -21,7 +21,7 @@ from types import FrameType
 
 from local.emulator._proc import EmulatorError
 from local.emulator.ministack import Emulator
-from local.emulator.sam import delete_stack, sam_build, sam_deploy
+from local.emulator.sam import LOCAL_PARAMETERS, delete_stack, sam_build, sam_deploy
 
 
 def _sigterm(signum: int, frame: FrameType | None) -> None:
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("cmd", nargs=argparse.REMAINDER, help="-- command to run against the stack")
     args = parser.parse_args(argv)
 
-    params = dict(p.split("=", 1) for p in args.param)
+    params = {**LOCAL_PARAMETERS, **dict(p.split("=", 1) for p in args.param)}
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     project = args.project_dir.absolute()
     build_dir = args.build_dir or project / ".aws-sam" / "build"
@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"ready in {emu.startup_seconds:.2f}s",
                 flush=True,
             )
-            built = sam_build(project, args.sam, build_dir, template=args.template)
+            built = sam_build(
+                project, args.sam, build_dir, template=args.template, parameter_overrides=params
+            )
             print(f"sam build: {built.seconds:.1f}s", flush=True)
             t = time.monotonic()
             outputs = sam_deploy(

@@ -19,6 +19,10 @@ from local.emulator import aws
 from local.emulator._proc import EmulatorError, ToolRun, clean_env, run_tool
 
 DEFAULT_CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND")
+#: What the emulator differs in, passed to sam build and sam deploy: ministack runs functions
+#: on its own x86_64 interpreter, so the layer's compiled wheels must be x86_64 whatever the
+#: template's default (arm64 on AWS); and it refuses alarms with metric math.
+LOCAL_PARAMETERS = {"Architecture": "x86_64", "MetricMathAlarms": "false"}
 # Stack states from which an update is impossible: delete the stack first.
 _DEAD_STATES = {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED", "CREATE_FAILED"}
 

@@ -17,6 +17,7 @@ import pytest
 
 from cleemy_booker.ledger import Status
 from local.demo import BOOKABLE, CATEGORIES, FAILING, HELD, LocalPipeline, format_summary
+from tests.pins import normalised, read_pins
 
 pytestmark = pytest.mark.e2e
 
@@ -184,3 +185,18 @@ def test_an_events_file_replays_against_the_deployed_stack(
     for document in after["documents"]:
         if document["category"] in HELD:
             assert (document["puts"], document["bookings"]) == (0, 0), document
+
+
+def test_the_built_layer_holds_exactly_the_pinned_versions(deployed: LocalPipeline) -> None:
+    """What ``sam build`` put in the layer (its packages' metadata) is what the tests ran."""
+    layer = deployed.build_dir / "DomainLayer" / "python"
+    built = {}
+    for metadata in layer.glob("*.dist-info/METADATA"):
+        fields = dict(
+            line.split(": ", 1) for line in metadata.read_text().splitlines() if ": " in line
+        )
+        built[normalised(fields["Name"])] = fields["Version"]
+    assert built == read_pins(ROOT / "layers" / "domain" / "requirements.txt")
+    # Built for the architecture ministack runs (the template's default is arm64).
+    (compiled,) = layer.glob("pydantic_core/_pydantic_core.*.so")
+    assert "x86_64" in compiled.name

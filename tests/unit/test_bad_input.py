@@ -554,6 +554,8 @@ BAD_POLLER_SETTINGS = {
     "filter given twice": ("INBOX_FILTERS", "document.type=Invoice&document.type=CreditNote"),
     "page over Lucca's 1000": ("PAGE_SIZE", "5000"),
     "claim shorter than a minute": ("CLAIM_TTL_SECONDS", "5"),
+    "held count more often than a minute": ("HELD_COUNT_SECONDS", "59"),
+    "held count not a number": ("HELD_COUNT_SECONDS", "hourly"),
 }
 BAD_PROCESSOR_SETTINGS = {
     "empty DLQ": ("DEAD_LETTER_QUEUE_URL", ""),

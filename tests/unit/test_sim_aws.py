@@ -557,6 +557,42 @@ def test_gsi_query_skips_items_without_the_index_key(aws: Aws) -> None:
     assert [i["pk"]["S"] for i in clean(ddb.query(**query))["Items"]] == ["doc#2"]
 
 
+def test_a_count_query_returns_counts_and_no_items(aws: Aws) -> None:
+    ddb = aws.dynamodb
+    create_ledger_table(ddb)
+    for i in range(5):
+        item = {"statusKey": s("HELD"), "updatedAt": s(f"2026-01-0{i + 1}"), "n": n(str(i))}
+        ddb.put_item(TableName="ledger", Item={"pk": s(f"doc#{i}"), "sk": s("state"), **item})
+    ddb.put_item(
+        TableName="ledger",
+        Item={"pk": s("doc#9"), "sk": s("state"), "statusKey": s("BOOKED"), "updatedAt": s("x")},
+    )
+    query: dict[str, Any] = {
+        "TableName": "ledger",
+        "IndexName": "ByStatus",
+        "KeyConditionExpression": "statusKey = :s",
+        "ExpressionAttributeValues": {":s": s("HELD")},
+        "Select": "COUNT",
+    }
+    assert clean(ddb.query(**query)) == {"Count": 5, "ScannedCount": 5}
+    first = clean(ddb.query(**query, Limit=3))
+    assert (first["Count"], "Items" in first) == (3, False)
+    assert first["LastEvaluatedKey"] == {
+        "pk": s("doc#2"),
+        "sk": s("state"),
+        "statusKey": s("HELD"),
+        "updatedAt": s("2026-01-03"),
+    }
+    rest = clean(ddb.query(**query, Limit=3, ExclusiveStartKey=first["LastEvaluatedKey"]))
+    assert (rest["Count"], "Items" in rest, "LastEvaluatedKey" in rest) == (2, False, False)
+    filtered = {
+        **query,
+        "FilterExpression": "n > :two",
+        "ExpressionAttributeValues": {":s": s("HELD"), ":two": n("2")},
+    }
+    assert clean(ddb.query(**filtered)) == {"Count": 2, "ScannedCount": 5}
+
+
 def test_condition_grid_agrees() -> None:
     """Differential: many conditions over several item shapes, on both backends at once."""
     shapes: list[dict[str, Any]] = [
@@ -689,6 +725,35 @@ def test_the_ledger_behaves_the_same(aws: Aws) -> None:
     assert ledger.find_duplicate("purchase:9", "F-1", 11) == 10
     ledger.release_number("purchase:9", "F-1", 10)
     assert ledger.claim_number("purchase:9", "F-1", 11) is None
+
+
+def test_the_ledger_lease_and_count_behave_the_same(aws: Aws) -> None:
+    clock = FakeClock()
+    ledger = Ledger(aws.dynamodb, create_ledger_table(aws.dynamodb), clock=clock)
+    results = [ledger.acquire_lease("poller", "a", NOW + 300)]
+    results.append(ledger.acquire_lease("poller", "b", NOW + 600))  # held by a
+    results.append(ledger.acquire_lease("poller", "a", NOW + 400))  # a again: extended
+    clock.now = NOW + 401
+    results.append(ledger.acquire_lease("poller", "b", NOW + 700))  # a's lapsed
+    ledger.release_lease("poller", "a")  # no longer a's: left alone
+    results.append(ledger.acquire_lease("poller", "c", NOW + 800))
+    ledger.release_lease("poller", "b")
+    results.append(ledger.acquire_lease("poller", "c", NOW + 800))
+    assert [(r.acquired, r.holder, r.until) for r in results] == [
+        (True, None, None),
+        (False, "a", NOW + 300),
+        (True, None, None),
+        (True, None, None),
+        (False, "b", NOW + 700),
+        (True, None, None),
+    ]
+    for document_id in range(1, 4):
+        ledger.record(document_id, Status.HELD, "held", reasons=["x"])
+    ledger.record(4, Status.BOOKED, "booked")
+    assert [ledger.count_in_status(status) for status in Status] == [
+        len(ledger.in_status(status)) for status in Status
+    ]
+    assert ledger.count_in_status(Status.HELD) == 3
 
 
 def test_the_budget_slot_store_behaves_the_same(aws: Aws) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from cleemy_booker.config import RULES_SOURCE_IN_TEMPLATE, ConfigError, ProcessorSettings
 from sim.template import Template
+from tests.pins import normalised, read_pins
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMETERS = Template().raw["Parameters"]
@@ -77,21 +78,9 @@ def test_rules_source_is_what_the_template_can_deploy(value: str) -> None:
     assert (RULES_SOURCE_IN_TEMPLATE.fullmatch(value) is not None) == deployable
 
 
-def _pins(path: Path) -> dict[str, str]:
-    pins = {}
-    for line in path.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        name, _, version = line.partition("==")
-        assert version, f"{path.name}: {line!r} is not pinned to one version"
-        pins[re.sub(r"\[.*\]", "", name).lower().replace("_", "-")] = version
-    return pins
-
-
 def test_the_layer_deploys_exactly_the_versions_the_tests_run_with() -> None:
-    layer = _pins(ROOT / "layers" / "domain" / "requirements.txt")
-    constraints = _pins(ROOT / "constraints.txt")
+    layer = read_pins(ROOT / "layers" / "domain" / "requirements.txt")
+    constraints = read_pins(ROOT / "constraints.txt")
     for name, version in layer.items():
         assert constraints.get(name) == version, (
             f"{name}: layer {version}, tests {constraints.get(name)}"
@@ -101,7 +90,7 @@ def test_the_layer_deploys_exactly_the_versions_the_tests_run_with() -> None:
 
 def test_the_layer_pins_its_whole_closure() -> None:
     """Every dependency of a pinned package is pinned too: nothing floats at `sam build`."""
-    layer = _pins(ROOT / "layers" / "domain" / "requirements.txt")
+    layer = read_pins(ROOT / "layers" / "domain" / "requirements.txt")
     for name in layer:
         for requirement in metadata.requires(name) or []:
             if "extra ==" in requirement and "tracer" not in requirement:
@@ -111,4 +100,4 @@ def test_the_layer_pins_its_whole_closure() -> None:
                 if "python_version" in marker or "platform" in marker or "sys_platform" in marker:
                     continue  # environment markers: not for Lambda's python3.12 on Linux
             dependency = re.split(r"[\s<>=!~;\[(]", requirement, maxsplit=1)[0]
-            assert dependency.lower().replace("_", "-") in layer, f"{name} needs {dependency}"
+            assert normalised(dependency) in layer, f"{name} needs {dependency}"

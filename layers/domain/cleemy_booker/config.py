@@ -125,6 +125,9 @@ class PollerSettings(PipelineSettings):
     time_zone: str = Field(alias="TIME_ZONE", default="Europe/Paris", min_length=1)
     #: Outside working hours, list at most this often (unless a backlog is being worked off).
     off_hours_listing_seconds: int = Field(alias="OFF_HOURS_LISTING_SECONDS", default=1800, ge=0)
+    #: Held documents are counted (the ``DocumentsAwaitingReview`` gauge) at most this often:
+    #: often enough for an hourly alarm, rarely enough that the count's reads stay negligible.
+    held_count_seconds: int = Field(alias="HELD_COUNT_SECONDS", default=900, ge=60)
 
     @field_validator("working_hours")
     @classmethod

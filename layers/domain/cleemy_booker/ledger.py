@@ -1,6 +1,6 @@
 """The ledger: per document, where it stands and every decision taken about it.
 
-One DynamoDB table, three kinds of item:
+One DynamoDB table, four kinds of item:
 
 * ``doc#{id}`` / ``state`` — the document's current status. The poller claims a document here
   before queueing it (a conditional write), so overlapping scheduled runs never queue it twice
@@ -10,11 +10,14 @@ One DynamoDB table, three kinds of item:
 * ``number#{scope}#{number}`` / ``claim`` — which document holds an invoice number within a
   purchase or owner: claimed atomically before booking, so two documents with the same number
   are never both booked.
+* ``lease#{name}`` / ``lease`` — who may run alone right now (one poller at a time), until when;
+  outside the status index (no ``statusKey``), gone by TTL (``expiresAt``) once it lapsed.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -45,6 +48,11 @@ class Status(StrEnum):
 #: Statuses in which a previous attempt may have changed the document in Lucca.
 TOUCHED = frozenset({Status.UPDATED, Status.BOOKING})
 STATUS_INDEX = "ByStatus"
+#: Pages one count reads at most. A ``Select="COUNT"`` query still reads (and bills) every item
+#: it counts, up to 1 MB a page: thousands of documents. Past ten pages the count is a lower
+#: bound: an alarm on held documents needs to know there are many, not exactly how many, and a
+#: runaway pile of holds cannot make each count read the whole index.
+COUNT_MAX_PAGES = 10
 
 
 @dataclass(frozen=True)
@@ -75,8 +83,20 @@ class ClaimResult:
     retry_after: float = float("inf")
 
 
+@dataclass(frozen=True)
+class LeaseResult:
+    acquired: bool
+    #: Refused: who holds the lease, and until when (epoch seconds), for the log.
+    holder: str | None = None
+    until: float | None = None
+
+
 def _doc_key(document_id: int, sort: str = "state") -> dict[str, Any]:
     return {"pk": {"S": f"doc#{document_id}"}, "sk": {"S": sort}}
+
+
+def _lease_key(name: str) -> dict[str, Any]:
+    return {"pk": {"S": f"lease#{name}"}, "sk": {"S": "lease"}}
 
 
 def _conditional_failed(exc: ClientError) -> bool:
@@ -345,6 +365,25 @@ class Ledger:
             )
         ]
 
+    def count_in_status(self, status: Status) -> int:
+        """How many documents are in ``status``, without reading them out (``Select="COUNT"``);
+        a lower bound past ``COUNT_MAX_PAGES`` pages."""
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": STATUS_INDEX,
+            "KeyConditionExpression": "statusKey = :s",
+            "ExpressionAttributeValues": {":s": {"S": status}},
+            "Select": "COUNT",
+        }
+        total = 0
+        for _ in range(COUNT_MAX_PAGES):
+            page = self._ddb.query(**query)
+            total += page["Count"]
+            if "LastEvaluatedKey" not in page:
+                break
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return total
+
     def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
         paginator = self._ddb.get_paginator("query")
         for page in paginator.paginate(TableName=self.table, **kwargs):
@@ -385,6 +424,56 @@ class Ledger:
                 Key={"pk": {"S": f"number#{scope}#{number}"}, "sk": {"S": "claim"}},
                 ConditionExpression="documentId = :id",
                 ExpressionAttributeValues={":id": {"N": str(document_id)}},
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+
+    # --- leases ------------------------------------------------------------------------------
+
+    def acquire_lease(self, name: str, holder: str, until: float) -> LeaseResult:
+        """Hold the lease ``name`` until ``until`` (epoch seconds), in one conditional write.
+
+        Granted when nobody holds it, when its holder's time is past (an instance killed at its
+        timeout never releases), or to the same holder again (extending it). ``expiresAt`` lets
+        TTL delete a lapsed lease; the condition never relies on TTL having run.
+        """
+        ends = math.ceil(until)
+        try:
+            self._ddb.update_item(
+                TableName=self.table,
+                Key=_lease_key(name),
+                UpdateExpression=(
+                    "SET leaseHolder = :holder, leaseUntil = :until, expiresAt = :until"
+                ),
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR leaseUntil < :now OR leaseHolder = :holder"
+                ),
+                ExpressionAttributeValues={
+                    ":holder": {"S": holder},
+                    ":until": {"N": str(ends)},
+                    ":now": {"N": str(int(self._clock()))},
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+            old = _old_item(exc)
+            other = old.get("leaseHolder", {}).get("S")
+            other_until = old.get("leaseUntil", {}).get("N")
+            return LeaseResult(False, other, None if other_until is None else float(other_until))
+        return LeaseResult(True)
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give the lease back, only if ``holder`` still holds it: a late instance whose lease
+        lapsed and was taken must not delete its successor's."""
+        try:
+            self._ddb.delete_item(
+                TableName=self.table,
+                Key=_lease_key(name),
+                ConditionExpression="leaseHolder = :holder",
+                ExpressionAttributeValues={":holder": {"S": holder}},
             )
         except ClientError as exc:
             if not _conditional_failed(exc):

@@ -39,6 +39,9 @@ STOP_TARGET_REACHED = "queue target reached"
 STOP_TIME = "time running out"
 STOP_BUDGET = "request budget busy"
 BACKLOG_STOPS = frozenset({STOP_QUEUE_FULL, STOP_TARGET_REACHED, STOP_TIME, STOP_BUDGET})
+#: Why a run did not even list: another poller holds the lease. Not a backlog stop: the run
+#: that holds it is listing, and says itself whether it left work.
+STOP_ANOTHER_POLLER = "another poller is running"
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,7 @@ from .gate import GateConfig
 from .ledger import Ledger, Status
 from .models import DocumentMessage
 from .observability import logger, metrics
-from .poller import QUEUE_SHARE, InboxPoller, PollReport, RefusedClaims
+from .poller import QUEUE_SHARE, STOP_ANOTHER_POLLER, InboxPoller, PollReport, RefusedClaims
 from .processor import DeferDocument, DocumentFailed, DocumentProcessor, ProcessResult
 from .rules import RuleSet, load_rules
 
@@ -54,6 +55,13 @@ AWS_CONFIG = Config(
 MAX_SQS_DELAY = 900
 #: A document another instance is processing right now is looked at again after this.
 IN_PROGRESS_DELAY = 30
+#: The ledger lease that lets one poller run at a time (no reserved concurrency: Lambda refuses
+#: reservations on accounts with a low concurrency quota).
+POLLER_LEASE = "inbox-poller"
+#: Lambda's longest timeout: no lease outlives an invocation, even one told it has forever.
+MAX_INVOCATION_SECONDS = 900.0
+#: Scheduled runs start a little late or early: a pace of N seconds allows this much less.
+SCHEDULE_DRIFT_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -149,6 +157,24 @@ def deadline_from(time_left: Callable[[], float], margin: float, clock: Clock) -
     return clock.monotonic() + max(0.0, time_left() - margin)
 
 
+@dataclass
+class ThrottleMetric:
+    """``LuccaThrottled``: the 429s Lucca answered since the last ``emit``.
+
+    The budget counts them for the life of the instance; a metric wants each invocation's own.
+    Emitted only when there were some: each custom metric costs $0.30 a month for every hour it
+    has data, and most hours have no 429 at all."""
+
+    budget: RequestBudget
+    reported: int = 0
+
+    def emit(self) -> None:
+        throttled = self.budget.stats.throttled
+        new, self.reported = throttled - self.reported, throttled
+        if new > 0:
+            metrics.add_metric("LuccaThrottled", MetricUnit.Count, new)
+
+
 @dataclass(frozen=True)
 class Seams:
     """What the simulation replaces; Lambda uses the defaults."""
@@ -179,6 +205,9 @@ class PollerRuntime:
         #: When this instance last listed, and whether that run left work in the inbox.
         self._listed_at: float | None = None
         self._backlog = False
+        #: When a run of this instance last counted the held documents (None: not yet).
+        self._counted_at: float | None = None
+        self.throttles = ThrottleMetric(self.budget)
 
     def _queue_target(self) -> int:
         """The queue's fill at the pace the budget keeps now: slowed after 429s (another
@@ -193,15 +222,62 @@ class PollerRuntime:
         if self._listed_at is None or self._backlog or self.hours.contains(now):
             return None
         since = now - self._listed_at
-        if since >= self.settings.off_hours_listing_seconds - 30:  # schedules drift a little
+        if since >= self.settings.off_hours_listing_seconds - SCHEDULE_DRIFT_SECONDS:
             return None
         return "outside working hours, listed a moment ago"
 
-    def poll(self, time_left: Callable[[], float]) -> PollReport:
+    def poll(self, time_left: Callable[[], float], request_id: str | None = None) -> PollReport:
+        """One scheduled run. ``request_id`` names this invocation as the lease's holder (the
+        Lambda request id finds its logs); without one, a random id."""
+        started = self.clock.time()
+        try:
+            return self._poll(time_left, request_id or uuid.uuid4().hex)
+        finally:
+            self.throttles.emit()
+            self._count_held(started)
+
+    def _poll(self, time_left: Callable[[], float], holder: str) -> PollReport:
         skip = self._skip_listing()
         if skip is not None:
             logger.info("inbox not listed", extra={"reason": skip, "listedAt": self._listed_at})
             return PollReport(stopped_because=skip)
+        until = self.clock.time() + min(time_left(), MAX_INVOCATION_SECONDS)
+        lease = self.ledger.acquire_lease(POLLER_LEASE, holder, until)
+        if not lease.acquired:
+            # Two pollers would list the same inbox twice and queue nothing more.
+            extra = {"reason": STOP_ANOTHER_POLLER, "holder": lease.holder, "until": lease.until}
+            logger.info("inbox not listed", extra=extra)
+            return PollReport(stopped_because=STOP_ANOTHER_POLLER)
+        try:
+            return self._list_and_queue(time_left)
+        finally:
+            self._release_lease(holder)
+
+    def _release_lease(self, holder: str) -> None:
+        """A lease not given back lapses at the end of the invocation anyway: failing (or
+        hiding the poll's own error) for it would cost more than the next run it delays."""
+        try:
+            self.ledger.release_lease(POLLER_LEASE, holder)
+        except Exception:
+            logger.warning("poller lease not released", exc_info=True)
+
+    def _count_held(self, started: float) -> None:
+        """``DocumentsAwaitingReview``: the held documents, at most every ``held_count_seconds``
+        (a warm instance remembers, a cold one counts). Emitted when zero too, so the alarm
+        reading it sees the backlog cleared. A failed count costs the gauge one point, not the
+        poll."""
+        pace = self.settings.held_count_seconds - SCHEDULE_DRIFT_SECONDS
+        if self._counted_at is not None and started - self._counted_at < pace:
+            return
+        try:
+            held = self.ledger.count_in_status(Status.HELD)
+        except Exception:
+            logger.warning("held documents not counted", exc_info=True)
+            return
+        self._counted_at = started
+        metrics.add_metric("DocumentsAwaitingReview", MetricUnit.Count, held)
+
+    def _list_and_queue(self, time_left: Callable[[], float]) -> PollReport:
         poller = InboxPoller(
             client=self.client,
             ledger=self.ledger,
@@ -295,6 +371,7 @@ class ProcessorRuntime:
             config=self.idempotency,
         )(self._process_terminal)
         self.time_left: Callable[[], float] = lambda: float("inf")
+        self.throttles = ThrottleMetric(self.budget)
 
     def start_invocation(self, time_left: Callable[[], float], lambda_context: Any = None) -> None:
         self.time_left = time_left
@@ -320,6 +397,12 @@ class ProcessorRuntime:
 
     def handle_record(self, body: str, message_id: str, receive_count: int = 1) -> dict[str, Any]:
         """One SQS record. Raises only to have SQS deliver it again (retryable trouble)."""
+        try:
+            return self._handle_record(body, message_id, receive_count)
+        finally:
+            self.throttles.emit()  # deferred, failed or booked: the 429s happened all the same
+
+    def _handle_record(self, body: str, message_id: str, receive_count: int) -> dict[str, Any]:
         logger.remove_keys(["document_id"])
         try:
             message = DocumentMessage.model_validate_json(body)
