@@ -3,8 +3,8 @@
 A count request, then pages of 100 until the items retrieved equal the count; then, on two
 threads (concurrency 2, like ours), for each document a GET, a PUT of the complete write shape
 (every time, changed or not), and the book. No pacing at all: a 429 is retried after its
-``Retry-After``. It fills the same two fields the bundled default rules fill, so it books the
-same inbox into the same state.
+``Retry-After``. It fills the same two fields the example rules fill (the bench runs ours
+with them), so it books the same inbox into the same state.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def list_ids(client: NaiveClient) -> list[int]:
 
 def write_shape(item: dict[str, Any]) -> dict[str, Any]:
     """The complete PUT body from a GET: read-only fields out, ``ownerId``, the purchase as id
-    and type, and the default rules' two fills (label from the number, due date +30 days)."""
+    and type, and the example rules' two fills (label from the number, due date +30 days)."""
     document = {k: v for k, v in item["document"].items() if k not in READ_ONLY}
     owner = item["document"].get("owner")
     document["ownerId"] = owner["id"] if owner else None

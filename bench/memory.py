@@ -7,7 +7,7 @@ on (the X-Ray SDK is loaded as in production), then the heaviest work of one inv
 
 * the poller: one listing page of 1,000 items (Lucca's maximum, ``PageSize``) parsed into the
   domain's models and turned into 1,000 queue messages;
-* the processor: a batch of ``BatchSize`` messages parsed, the default rules applied and the
+* the processor: a batch of ``BatchSize`` messages parsed, the example rules applied and the
   review gate run on each.
 
 Peak memory is the process's maximum resident set (``ru_maxrss``); CPU is process time on this
@@ -39,6 +39,8 @@ from sim.lambdas import FULL_VCPU_MB
 ROOT = Path(__file__).resolve().parent.parent
 LAYER = ROOT / "layers" / "domain"
 SIZES = (128, 256, 512, 1024)
+#: The example rules that update documents: the processor's heaviest decision.
+EXAMPLE_RULES = ROOT / "config" / "rules.label-and-due-date.json"
 #: The part of memory the peak may fill: the rest absorbs larger pages, longer batches, and
 #: the growth of a warm instance's caches.
 PEAK_SHARE = 0.5
@@ -72,7 +74,7 @@ if sys.argv[2] == "poller":
         item = InboxItem.model_validate(raw)
         DocumentMessage(documentId=item.document_id, item=item, listedAt=now).model_dump_json()
 else:
-    rules, gate = load_rules(None), GateConfig()
+    rules, gate = load_rules(sys.argv[4]), GateConfig()
     for raw in items:
         body = DocumentMessage(
             documentId=raw["id"], item=InboxItem.model_validate(raw), listedAt=now
@@ -112,7 +114,15 @@ def _measure(handler: str, kind: str, items: Path) -> dict[str, float]:
         "POWERTOOLS_SERVICE_NAME": "cleemy-booker",
     }
     result = subprocess.run(  # noqa: S603 - our own interpreter and code
-        [sys.executable, "-c", _CHILD, str(ROOT / "functions" / handler / "app.py"), kind, items],
+        [
+            sys.executable,
+            "-c",
+            _CHILD,
+            str(ROOT / "functions" / handler / "app.py"),
+            kind,
+            items,
+            str(EXAMPLE_RULES),
+        ],
         env=env,
         cwd=ROOT / "functions" / handler,
         capture_output=True,

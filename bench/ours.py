@@ -23,6 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -92,6 +93,9 @@ class OursRun:
         }
 
 
+EXAMPLE_RULES = Path(__file__).resolve().parent.parent / "config" / "rules.label-and-due-date.json"
+
+
 def settings_env(base_url: str, scenario: Scenario, **resources: str) -> dict[str, str]:
     """The template's settings, with only the budget window compressed.
 
@@ -107,6 +111,9 @@ def settings_env(base_url: str, scenario: Scenario, **resources: str) -> dict[st
         "BUDGET_MAX_WAIT_SECONDS": "20",
         "STOP_MARGIN_SECONDS": "2",
         "OFF_HOURS_LISTING_SECONDS": "0",  # runs at any hour: the poll lists as in working hours
+        # The baseline fills a label and a due date: ours runs the example rules that do the
+        # same (the packaged default books documents as they are).
+        "RULES_SOURCE": str(EXAMPLE_RULES),
         **resources,
     }
 

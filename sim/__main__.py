@@ -25,7 +25,9 @@ def _scenarios(name: str, args: argparse.Namespace) -> list[Scenario]:
     if name == "backlog":
         sizes = tuple(int(s) for s in args.sizes.split(","))
         built = factory(sizes=sizes, seed=args.seed)
-    elif name in ("week", "outage", "faults"):
+    elif name == "week":
+        built = factory(seed=args.seed, per_day=args.per_day, rules=args.rules)
+    elif name in ("outage", "faults"):
         built = factory(seed=args.seed, per_day=args.per_day)
     else:
         built = factory(seed=args.seed)
@@ -38,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000,10000,100000", help="backlog sizes")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--per-day", type=int, default=500, help="week: invoices a day")
+    parser.add_argument(
+        "--rules", type=Path, default=None, help="week: a rules file (default: none, as deployed)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument(

@@ -7,10 +7,13 @@ import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from local.lucca_simulator.clock import ticks_from_datetime
 from sim.lambdas import ESM_POLLERS, LONG_POLL_SECONDS
+from sim.lucca import VersionLog
 from sim.world import LogSink, World
 
 PRICES = Path(__file__).with_name("prices.json")
@@ -28,6 +31,8 @@ class Truth:
     category: str
     fixed_at: float | None = None
     edits: list[float] = field(default_factory=list)
+    #: The comment a person last typed: still there at the end unless someone reverted it.
+    edited_comment: str | None = None
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
@@ -176,6 +181,7 @@ def compute(
         "drainRatio": _ratio(drain, drain_minimum) if backlog else None,
         "freshnessBookableToBooked": _rounded(percentiles(fresh_bookable)),
         "freshnessArrivalToBooked": _rounded(percentiles(fresh_arrival)),
+        "personEdits": _person_edits(world, truth, states),
         "polls": _polls(world),
         "usage": usage,
         "cost": cost,
@@ -186,6 +192,63 @@ def compute(
             "simulatedPerWallSecond": round(simulated / wall_seconds, 1) if wall_seconds else None,
         },
     }
+
+
+def _person_edits(
+    world: World, truth: dict[int, Truth], states: dict[int, dict[str, Any]]
+) -> dict[str, Any]:
+    """What a person's edits met: none reverted by a PUT built from an older read; and how
+    long before each book the version it was decided on was read, and which books went
+    through on a version the gate never saw (an edit landed in that window)."""
+    records = world.lucca.inbox.records
+    edited = [i for i, known in truth.items() if known.edits]
+    reverted = [i for i in edited if records[i].document.get("comment") != truth[i].edited_comment]
+    versions = world.transport.versions
+    # Lucca honours no precondition on PUT: an edit landing after our last read and before
+    # our PUT is overwritten whatever a client does. Any other revert is the pipeline's fault.
+    unavoidable = [i for i in reverted if _between_read_and_put(versions, i, truth[i].edits)]
+    windows, unseen = [], []
+    for doc_id, books in versions.books.items():
+        booked_at, booked_version = books[0]
+        decided = _decided_version(states.get(doc_id))
+        if decided is None:
+            continue
+        reads = [at for at, version in versions.reads.get(doc_id, []) if version // 10 == decided]
+        before = [at for at in reads if at <= booked_at]
+        if before:
+            windows.append(booked_at - max(before))
+        if decided != booked_version // 10:
+            unseen.append(doc_id)
+    return {
+        "documentsEdited": len(edited),
+        "edits": sum(len(truth[i].edits) for i in edited),
+        "reverted": len(reverted),
+        "revertedIds": sorted(reverted)[:20],
+        "revertedBetweenOurReadAndOurPut": len(unavoidable),
+        "revertedOutsideThatWindow": len(reverted) - len(unavoidable),
+        "readToBookSeconds": _rounded(percentiles(windows)),
+        "bookedOnAVersionTheGateDidNotSee": len(unseen),
+        "bookedOnAVersionTheGateDidNotSeeIds": sorted(unseen)[:20],
+    }
+
+
+def _between_read_and_put(versions: VersionLog, doc_id: int, edits: list[float]) -> bool:
+    """Some edit landed after a GET of ours and before the PUT that followed it."""
+    gets = versions.gets.get(doc_id, [])
+    for put in versions.puts.get(doc_id, []):
+        read = max((at for at in gets if at <= put), default=None)
+        if read is not None and any(read < edit < put for edit in edits):
+            return True
+    return False
+
+
+def _decided_version(state: dict[str, Any] | None) -> int | None:
+    """The version a booking was decided on, in microseconds of ticks (the ledger keeps
+    ``modifiedAt`` to the microsecond; Lucca stamps in 100 ns ticks)."""
+    stamp = (state or {}).get("modifiedAt", {}).get("S")
+    if not stamp or state is None or state["status"]["S"] != "BOOKED":
+        return None
+    return ticks_from_datetime(datetime.fromisoformat(stamp)) // 10
 
 
 def _polls(world: World) -> dict[str, Any]:
@@ -325,16 +388,12 @@ def _document_id(message: dict[str, Any]) -> int | None:
 
 
 def _epoch(iso: str) -> float:
-    from datetime import datetime
-
     return datetime.fromisoformat(iso).timestamp()
 
 
 def _in_hours(at: float, hours: tuple[int, int] | None) -> bool:
     if hours is None:
         return True
-    from datetime import UTC, datetime, timedelta
-
     local = datetime.fromtimestamp(at, UTC) + timedelta(hours=1)  # Paris in winter (UTC+1)
     return local.weekday() < 5 and hours[0] <= local.hour < hours[1]
 

@@ -8,8 +8,9 @@ Lucca tenant seen from AWS in Paris, written here because they are an assumption
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
 import httpx
@@ -35,6 +36,29 @@ class LatencyModel:
         return float(getattr(self, endpoint, self.other))
 
 
+@dataclass
+class VersionLog:
+    """Which version of each document the pipeline read, when, and which one Lucca booked.
+
+    A version is the simulator's ``modified_ticks`` (``modifiedAt`` in 100 ns ticks), read off
+    the record as the answer is made: the simulation is single-threaded, so it is exactly
+    what the answer carried."""
+
+    #: document id -> [(when, version)] of each list, GET and PUT answer that carried it.
+    reads: dict[int, list[tuple[float, int]]] = field(default_factory=dict)
+    #: document id -> (when, version) at each book call Lucca accepted.
+    books: dict[int, list[tuple[float, int]]] = field(default_factory=dict)
+    #: document id -> when each GET was answered, and when each PUT was applied.
+    gets: dict[int, list[float]] = field(default_factory=dict)
+    puts: dict[int, list[float]] = field(default_factory=dict)
+
+    def read(self, doc_id: int, at: float, version: int) -> None:
+        self.reads.setdefault(doc_id, []).append((at, version))
+
+    def booked(self, doc_id: int, at: float, version: int) -> None:
+        self.books.setdefault(doc_id, []).append((at, version))
+
+
 class SimulatedLucca(httpx.BaseTransport):
     """An httpx transport whose far end is ``SimulatorApp`` on virtual time."""
 
@@ -50,17 +74,22 @@ class SimulatedLucca(httpx.BaseTransport):
         self.latency = latency
         #: Called before and after each PUT and book: a point where the sandbox may die.
         self._crash = crash or (lambda where: None)
+        self.versions = VersionLog()
+        #: Called with each document id a list answer carries (a scenario's person reacts).
+        self.on_listed: Callable[[int], None] | None = None
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         query = request.url.query.decode()
         params = parse_qs(query, keep_blank_values=True)
         limit = int(params.get("limit", ["0"])[0] or 0) if "limit" in params else 0
-        endpoint = route_api(request.method, request.url.path).endpoint
+        route = route_api(request.method, request.url.path)
+        endpoint = route.endpoint
         mutating = endpoint in ("put", "book")
         if mutating:
             self._crash(f"before the {endpoint}")
         started = self.sim.now
         self.sim.sleep(self.latency.of(endpoint, limit))
+        booked_version = self._version(route.document_id) if endpoint == "book" else None
         answer = self.app.handle(
             Request(
                 method=request.method,
@@ -76,9 +105,31 @@ class SimulatedLucca(httpx.BaseTransport):
             raise httpx.ReadTimeout("timed out waiting for Lucca", request=request)
         if answer is None:
             raise httpx.RemoteProtocolError("Lucca closed the connection", request=request)
+        if 200 <= answer.status < 300:
+            self._record_versions(endpoint, route.document_id, answer.body, booked_version)
         if mutating and 200 <= answer.status < 300:
             self._crash(f"after the {endpoint}, before its answer was recorded")
         headers = dict(answer.headers)
         if answer.content_type:
             headers["Content-Type"] = answer.content_type
         return httpx.Response(answer.status, headers=headers, content=answer.body, request=request)
+
+    def _version(self, doc_id: int | None) -> int:
+        record = self.app.inbox.records.get(doc_id) if doc_id is not None else None
+        return record.modified_ticks if record is not None else -1
+
+    def _record_versions(
+        self, endpoint: str, doc_id: int | None, body: bytes, booked_version: int | None
+    ) -> None:
+        now = self.sim.now
+        if endpoint == "list":
+            for item in json.loads(body).get("items", []):
+                self.versions.read(int(item["id"]), now, self._version(int(item["id"])))
+                if self.on_listed is not None:
+                    self.on_listed(int(item["id"]))
+        elif endpoint in ("get", "put") and doc_id is not None:
+            self.versions.read(doc_id, now, self._version(doc_id))
+            kept = self.versions.gets if endpoint == "get" else self.versions.puts
+            kept.setdefault(doc_id, []).append(now)
+        elif endpoint == "book" and doc_id is not None and booked_version is not None:
+            self.versions.booked(doc_id, now, booked_version)

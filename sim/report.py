@@ -70,6 +70,17 @@ def table(result: dict[str, Any]) -> str:
         ("freshness, bookable -> booked", _fresh(f["freshnessBookableToBooked"])),
         ("freshness, arrival -> booked", _fresh(f["freshnessArrivalToBooked"])),
         (
+            "person's edits: edited / REVERTED",
+            f"{f['personEdits']['documentsEdited']:,} / {f['personEdits']['reverted']:,} "
+            f"({f['personEdits']['revertedBetweenOurReadAndOurPut']:,} of them between our "
+            "read and our PUT: no precondition on PUT)",
+        ),
+        ("read the decision was made on -> book", _fresh(f["personEdits"]["readToBookSeconds"])),
+        (
+            "  booked on a version the gate did not see",
+            f"{f['personEdits']['bookedOnAVersionTheGateDidNotSee']:,}",
+        ),
+        (
             "polls: scheduled / ran / failed",
             f"{f['polls']['scheduled']:,} / {f['polls']['ran']:,} / {f['polls']['failed']:,}",
         ),

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from local.lucca_simulator.clock import format_ticks, now_ticks
@@ -28,6 +29,9 @@ HOUR = 3600.0
 #: Paris is UTC+1 in November; the scenarios' working day is 08:00-18:00 Paris.
 PARIS = timedelta(hours=1)
 WORKING_HOURS = (8, 18)
+#: The example rules that update documents (a label from the number, a due date): the packaged
+#: default books documents as they are, so a scenario that needs updates names these.
+EXAMPLE_RULES = Path(__file__).resolve().parent.parent / "config" / "rules.label-and-due-date.json"
 HELD_CATEGORIES = ("incomplete", "amounts_mismatch")
 WEEK_WEIGHTS = {
     "ready": 0.70,
@@ -194,13 +198,37 @@ def _arrive(world: World, truth: dict[int, Truth], rng: random.Random, edit_shar
 
     world.sim.call_later(rng.uniform(60, 300), ocr_done)
     if rng.random() < edit_share:
+        world.sim.call_later(rng.uniform(120, 1200), partial(_person_edits, world, truth, doc_id))
 
-        def person_edits() -> None:
-            if record.in_inbox:
-                world.lucca.touch(doc_id, {"comment": "checked by accounts payable"}, None)
-                truth[doc_id].edits.append(world.sim.now)
 
-        world.sim.call_later(rng.uniform(120, 1200), person_edits)
+def _person_edits(world: World, truth: dict[int, Truth], doc_id: int) -> None:
+    """A person types a comment of their own into the document, if it is still in the inbox:
+    a PUT built from an older read would put the old comment back."""
+    if world.lucca.inbox.records[doc_id].in_inbox:
+        comment = f"checked by accounts payable at {utc(world.sim.now)}"
+        world.lucca.touch(doc_id, {"comment": comment}, None)
+        truth[doc_id].edits.append(world.sim.now)
+        truth[doc_id].edited_comment = comment
+
+
+def _edits_right_after_listing(
+    world: World, truth: dict[int, Truth], rng: random.Random, share: float
+) -> None:
+    """A person edits ``share`` of the documents within 10 s of the first listing that carries
+    them ready (OCR finished): while the pipeline holds that listing's copy (queued, deciding,
+    updating, booking)."""
+    seen: set[int] = set()
+
+    def listed(doc_id: int) -> None:
+        record = world.lucca.inbox.records[doc_id]
+        ready = record.document.get("ocrStatus") in ("Processed", "NotApplicable")
+        if doc_id in seen or doc_id not in truth or not ready:
+            return
+        seen.add(doc_id)
+        if rng.random() < share:
+            world.sim.call_later(rng.uniform(0, 10), partial(_person_edits, world, truth, doc_id))
+
+    world.transport.on_listed = listed
 
 
 def _stamped(world: World, doc_id: int, age_seconds: float) -> None:
@@ -282,12 +310,23 @@ def _fix_held_next_morning(
         world.sim.call_at(_paris(world, day, 9) + rng.uniform(0, HOUR), fix)
 
 
-def _business_week(world: World, truth: dict[int, Truth], per_day: int, seed: int) -> None:
+def _business_week(
+    world: World,
+    truth: dict[int, Truth],
+    per_day: int,
+    seed: int,
+    edit_share: float,
+    edit_after_listing_share: float = 0.0,
+) -> None:
     rng = random.Random(f"{seed}:week")
+    if edit_after_listing_share:
+        _edits_right_after_listing(
+            world, truth, random.Random(f"{seed}:edits"), edit_after_listing_share
+        )
     for day in range(5):
         start, end = _paris(world, day, WORKING_HOURS[0]), _paris(world, day, WORKING_HOURS[1])
         for at in sorted(rng.uniform(start, end) for _ in range(per_day)):
-            world.sim.call_at(at, partial(_arrive, world, truth, rng, 0.1))
+            world.sim.call_at(at, partial(_arrive, world, truth, rng, edit_share))
         if day >= 1:
             world.sim.call_at(
                 _paris(world, day, 8.99), partial(_fix_held_next_morning, world, truth, rng, day)
@@ -303,10 +342,16 @@ def backlog(size: int, *, updates: bool, seed: int = 7) -> Scenario:
         name=f"backlog-{size}-{'updates' if updates else 'no-updates'}",
         description=(
             f"{size:,} documents already in the inbox, every one "
-            + ("needing an update by the default rules" if updates else "ready to book as is")
+            + (
+                f"needing an update by the rules of config/{EXAMPLE_RULES.name}"
+                if updates
+                else "ready to book as is"
+            )
         ),
         config=WorldConfig(
-            seed=seed, lucca={"invoices": size, "category_weights": {category: 1.0}}
+            seed=seed,
+            lucca={"invoices": size, "category_weights": {category: 1.0}},
+            environment={"RULES_SOURCE": str(EXAMPLE_RULES)} if updates else {},
         ),
         setup=_preloaded,
         horizon=max(6 * HOUR, size * (2 if updates else 1) * 1.5 * 3 + 2 * HOUR),
@@ -315,18 +360,35 @@ def backlog(size: int, *, updates: bool, seed: int = 7) -> Scenario:
     )
 
 
-def week(per_day: int = 500, *, seed: int = 7, lucca: dict[str, Any] | None = None) -> Scenario:
-    config = WorldConfig(seed=seed, lucca={"category_weights": WEEK_WEIGHTS, **(lucca or {})})
+def week(
+    per_day: int = 500,
+    *,
+    seed: int = 7,
+    lucca: dict[str, Any] | None = None,
+    rules: Path | None = None,
+    edit_share: float = 0.1,
+    edit_after_listing_share: float = 0.0,
+) -> Scenario:
+    """The default configuration books documents as they are; ``rules`` (a rules file) makes
+    the 10 % that lack a label or a due date updated, so PUTs meet the person's edits."""
+    config = WorldConfig(
+        seed=seed,
+        lucca={"category_weights": WEEK_WEIGHTS, **(lucca or {})},
+        environment={"RULES_SOURCE": str(rules)} if rules else {},
+    )
+    updates = f"10 % updated by the rules of {rules.name}" if rules else "no rules (the default)"
     return Scenario(
-        name="week",
+        name="week" if rules is None else f"week-{rules.stem}",
         description=(
             f"five working days, {per_day} invoices a day between 08:00 and 18:00 (Paris), "
-            "OCR 1-5 min after arrival, 10 % updated by a rule, 15 % held; the next morning a "
-            "person fixes half of yesterday's held ones; 10 % edited by a person 2-20 min "
-            "after arrival; Monday 00:00 to Monday 00:00"
+            f"OCR 1-5 min after arrival, {updates}, 15 % held; the next morning a "
+            f"person fixes half of yesterday's held ones; {edit_share:.0%} edited by a person "
+            "2-20 min after arrival; Monday 00:00 to Monday 00:00"
         ),
         config=config,
-        setup=lambda world, truth: _business_week(world, truth, per_day, seed),
+        setup=lambda world, truth: _business_week(
+            world, truth, per_day, seed, edit_share, edit_after_listing_share
+        ),
         horizon=7 * DAY,
         working_hours=WORKING_HOURS,
     )
@@ -359,7 +421,7 @@ def outage(per_day: int = 500, *, seed: int = 7) -> Scenario:
     scenario = week(per_day, seed=seed)
 
     def setup(world: World, truth: dict[int, Truth]) -> None:
-        _business_week(world, truth, per_day, seed)
+        _business_week(world, truth, per_day, seed, 0.1)
         down, up = _paris(world, 1, 10), _paris(world, 1, 10.5)
         world.sim.call_at(
             down,

@@ -1,9 +1,22 @@
-"""Inbox items as Lucca sends them, for tests that do not need the simulator."""
+"""Inbox items as Lucca sends them, for tests that do not need the simulator; example rules."""
 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
+
+from cleemy_booker.rules import RuleSet
+
+#: The two rules the package once applied by default (a label from the invoice number, a due
+#: date 30 days after the invoice date), now an example to opt into: tests that need documents
+#: updated say so by using them.
+EXAMPLE_RULES_FILE = Path(__file__).resolve().parent.parent / "config/rules.label-and-due-date.json"
+
+
+def example_rules() -> RuleSet:
+    return RuleSet.from_file(EXAMPLE_RULES_FILE)
+
 
 BASE_ITEM: dict[str, Any] = {
     "id": 501,

@@ -3,6 +3,10 @@
 ``drive_queue`` plays Lambda's SQS event source mapping: receive a batch, invoke the handler,
 delete what succeeded, let the failures come back (visibility reset to 0 so tests need not wait),
 and let moto's redrive policy move a message to the DLQ after ``maxReceiveCount`` receives.
+
+``InProcessLucca`` puts the simulator's request handling behind an httpx transport in this
+process, with hooks that act at an exact point of a request (a person editing the document as
+our request reaches Lucca, Lucca answering a PUT with something else than it was sent).
 """
 
 from __future__ import annotations
@@ -16,14 +20,59 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import parse_qs
 
+import httpx
 import pytest
 from aws_lambda_powertools.utilities import parameters
 
 from local.lucca_simulator import Simulator
+from local.lucca_simulator.app import Request, Route, SimulatorApp, route_api
 from tests.aws import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+#: Runs as a request reaches Lucca, before Lucca looks at it.
+BeforeHook = Callable[[Route], None]
+#: Runs once Lucca has answered; may return another response for the client to get.
+AfterHook = Callable[[Route, httpx.Response], httpx.Response | None]
+
+
+class InProcessLucca(httpx.BaseTransport):
+    """httpx requests answered by a ``SimulatorApp`` in this process: no server, no sockets."""
+
+    def __init__(self, app: SimulatorApp) -> None:
+        self.app = app
+        self.before: list[BeforeHook] = []
+        self.after: list[AfterHook] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        query = request.url.query.decode()
+        route = route_api(request.method, request.url.path)
+        for before in self.before:
+            before(route)
+        answer = self.app.handle(
+            Request(
+                method=request.method,
+                path=request.url.path,
+                query=query,
+                params=parse_qs(query, keep_blank_values=True),
+                headers={name.lower(): value for name, value in request.headers.items()},
+                body=request.read(),
+            )
+        )
+        if answer is None:
+            raise httpx.RemoteProtocolError("Lucca closed the connection", request=request)
+        headers = dict(answer.headers)
+        if answer.content_type:
+            headers["Content-Type"] = answer.content_type
+        response = httpx.Response(
+            answer.status, headers=headers, content=answer.body, request=request
+        )
+        for after in self.after:
+            response = after(route, response) or response
+        return response
 
 
 def load_handler(name: str) -> ModuleType:

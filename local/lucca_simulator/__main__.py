@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .config import ConfigError, SimulatorConfig
+from .config import WRITE_SHAPE_LUCCA_FR, WRITE_SHAPES, ConfigError, SimulatorConfig
 from .server import Simulator
 
 
@@ -28,6 +28,12 @@ def _parser() -> argparse.ArgumentParser:
     add("--slow-seconds", type=float, default=6.0)
     add("--retry-after-format", choices=("seconds", "http-date"), default="seconds")
     add("--book-success-status", type=int, choices=(200, 204), default=200)
+    add(
+        "--write-shape",
+        choices=sorted(WRITE_SHAPES),
+        default=WRITE_SHAPE_LUCCA_FR,
+        help="which published PUT body the server follows",
+    )
     add("--verbose", action="store_true", help="log every request to stderr")
     return parser
 
@@ -55,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         "slow_seconds": args.slow_seconds,
         "retry_after_format": args.retry_after_format,
         "book_success_status": args.book_success_status,
+        "write_shape": args.write_shape,
     }
     try:
         if args.fault_kinds:

@@ -246,7 +246,7 @@ class SimulatorApp:
                 return self.inbox.get(doc_id)
             if route.endpoint == "put":
                 content_type = request.headers.get("content-type")
-                return self.inbox.put(doc_id, request.body, content_type)
+                return self.inbox.put(doc_id, request.body, content_type, config.write_shape)
             return self.inbox.book(doc_id, request.body, config.book_success_status)
 
     # --- ground truth and control (used by the admin endpoints and the Python API) -----------

@@ -37,6 +37,10 @@ DEFAULT_FAULT_KINDS: dict[str, float] = {
 }
 API_ENDPOINTS: tuple[str, ...] = ("list", "get", "put", "book")
 RETRY_AFTER_FORMATS: frozenset[str] = frozenset({"seconds", "http-date"})
+#: Which of Lucca's two published PUT bodies the server follows (see writeshape.py).
+WRITE_SHAPE_LUCCA_FR = "lucca.fr"
+WRITE_SHAPE_LUCCASOFTWARE = "luccasoftware.com"
+WRITE_SHAPES: frozenset[str] = frozenset({WRITE_SHAPE_LUCCA_FR, WRITE_SHAPE_LUCCASOFTWARE})
 
 #: Settings that shape the generated inbox: they only take effect through a reset.
 INBOX_SETTINGS: frozenset[str] = frozenset({"invoices", "seed", "category_weights", "first_id"})
@@ -66,6 +70,9 @@ class SimulatorConfig:
     default_page_size: int = 100
     max_page_size: int = 1000
     book_success_status: int = 200
+    # developers.lucca.fr's PUT body (type, purchase type, currencies, payment method writable)
+    # or developers.luccasoftware.com's (those four not bound, and not in the PUT response).
+    write_shape: str = WRITE_SHAPE_LUCCA_FR
     # --- the per-tenant rate limit (Lucca: 50 requests per 60 s, shared by integrations) ---
     rate_limit: int = 50
     window_seconds: float = 60.0
@@ -163,6 +170,7 @@ def _validate(config: SimulatorConfig) -> None:
         (config.window_seconds > 0, "window_seconds must be > 0"),
         (config.external_requests_per_window >= 0, "external_requests_per_window must be >= 0"),
         (config.retry_after_format in RETRY_AFTER_FORMATS, "retry_after_format unknown"),
+        (config.write_shape in WRITE_SHAPES, f"write_shape must be one of {_shapes()}"),
         (0.0 <= config.fault_rate <= 1.0, "fault_rate must be within 0..1"),
         (config.slow_seconds >= 0, "slow_seconds must be >= 0"),
         (config.fault_retry_after_seconds >= 1, "fault_retry_after_seconds must be >= 1"),
@@ -173,6 +181,10 @@ def _validate(config: SimulatorConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+
+
+def _shapes() -> str:
+    return ", ".join(sorted(WRITE_SHAPES))
 
 
 def _weight_checks(

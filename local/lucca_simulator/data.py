@@ -2,8 +2,8 @@
 
 One ``random.Random(seed)`` drives everything, and documents are drawn in order, so the same seed
 and count always give the same inbox. Items follow the read shape of lucca-api.md exactly and
-carry a few fields no client model knows (document, item and nested level), because a client that
-drops them would reset them with its PUT.
+carry a few fields no client model knows (item, document, context, purchase and amounts level),
+because a client that drops them would reset them with its PUT.
 """
 
 from __future__ import annotations
@@ -137,11 +137,16 @@ class InboxGenerator:
         return "Processed" if self._rng.random() < 0.85 else "NotApplicable"
 
     def _context(self) -> dict[str, Any] | None:
+        # Unknown fields in context and in the purchase (no extra draws: seeds keep their inbox).
         roll = self._rng.random()
         if roll < 0.3:
             purchase = self._rng.choice(PURCHASES)
-            return {"purchase": purchase_ref(purchase.id, purchase.type)}
-        return {"purchase": None} if roll < 0.4 else None
+            reference = {
+                **purchase_ref(purchase.id, purchase.type),
+                "orderNumber": f"BC-{purchase.id}",
+            }
+            return {"purchase": reference, "matchedBy": "supplierReference"}
+        return {"purchase": None, "matchedBy": None} if roll < 0.4 else None
 
     def _breakdown(self) -> dict[str, Any] | None:
         if self._rng.random() >= 0.15:

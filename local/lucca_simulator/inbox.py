@@ -14,7 +14,7 @@ from typing import Any
 
 from .catalog import API_USER, USERS, user_ref
 from .clock import SYSTEM_CLOCK, Clock, format_ticks, now_ticks, parse_ticks
-from .config import CATEGORIES, SimulatorConfig
+from .config import CATEGORIES, WRITE_SHAPE_LUCCA_FR, SimulatorConfig
 from .data import InboxGenerator
 from .listing import ListQuery
 from .responses import (
@@ -24,7 +24,7 @@ from .responses import (
     problem,
     validation_problem,
 )
-from .writeshape import apply_put, validate_put_body
+from .writeshape import apply_put, put_response, validate_put_body
 
 OCR_NOT_FINISHED = ("Pending", "Processing")
 
@@ -76,7 +76,13 @@ class Inbox:
             return _not_found(doc_id)
         return json_response(200, record.item)
 
-    def put(self, doc_id: int, raw_body: bytes, content_type: str | None) -> Response:
+    def put(
+        self,
+        doc_id: int,
+        raw_body: bytes,
+        content_type: str | None,
+        write_shape: str = WRITE_SHAPE_LUCCA_FR,
+    ) -> Response:
         record = self.records.get(doc_id)
         if record is None:
             return _not_found(doc_id)
@@ -88,13 +94,13 @@ class Inbox:
             return _not_found(doc_id)
         if error is not None:
             return error
-        errors = validate_put_body(body)
+        errors = validate_put_body(body, record.document, write_shape)
         if errors:
             return validation_problem(errors)
-        apply_put(record.document, body)
+        apply_put(record.item, body, write_shape)
         self._bump(record, user_ref(API_USER.id))
         record.puts += 1
-        return json_response(200, record.item)
+        return json_response(200, put_response(record.item, write_shape))
 
     def count_book_attempt(self, doc_id: int) -> None:
         record = self.records.get(doc_id)

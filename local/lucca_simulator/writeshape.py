@@ -5,17 +5,37 @@ field left out is reset (to null, or false for ``intraCommunityTaxes``). Writabl
 those no client model knows (``supplierReference`` ...): any field a document carries that is not
 read-only. That is exactly how a client that drops an unknown field gets caught in ground truth.
 Fields sent that the document does not carry are ignored, as ASP.NET ignores unknown members.
+The same holds at the top level of the item (``workflowHint`` ...) and inside ``context``, the
+purchase reference, the amounts and the payment details: whatever is not read-only is stored as
+sent, so whatever a client leaves out is gone.
+
+Lucca's two developer sites publish two bodies (``SimulatorConfig.write_shape``):
+
+- ``lucca.fr`` (developers.lucca.fr): ``document.type`` (required), ``context.purchase.type``, a
+  ``currency`` on every amount and ``paymentDetails.paymentMethod`` are writable like the rest.
+- ``luccasoftware.com`` (developers.luccasoftware.com): those four are not in the body. They are
+  not bound, so sending them changes nothing and leaving them out resets nothing: the server
+  keeps what it has. Its PUT response leaves out ``type``, ``ocrStatus`` and ``currency``.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from datetime import date
 from typing import Any
 
 from .catalog import purchase_ref, user_ref
+from .config import WRITE_SHAPE_LUCCA_FR, WRITE_SHAPE_LUCCASOFTWARE
 
 DOCUMENT_TYPES = ("Invoice", "CreditNote")
+#: Item-level fields a PUT never stores: the read ``action`` says what is available, the body's
+#: ``action`` is a command (see ``_apply_action``).
+NOT_STORED_ITEM_FIELDS: frozenset[str] = frozenset({"document", "action"})
+#: Display data of a purchase reference: the server fills it from the purchase.
+PURCHASE_DISPLAY_FIELDS: frozenset[str] = frozenset({"href", "name"})
+#: Without a stored or sent currency, an amount is in the tenant's currency.
+TENANT_CURRENCY = "EUR"
 #: Read-shape fields the PUT must not send (``owner`` is written as ``ownerId``).
 READ_ONLY_DOCUMENT_FIELDS: frozenset[str] = frozenset(
     {
@@ -56,8 +76,14 @@ Errors = dict[str, list[str]]
 # --- validation -------------------------------------------------------------------------------
 
 
-def validate_put_body(body: Any) -> Errors:
-    """Every problem with the body, keyed by the field's path (empty when valid)."""
+def validate_put_body(
+    body: Any, stored: dict[str, Any] | None = None, shape: str = WRITE_SHAPE_LUCCA_FR
+) -> Errors:
+    """Every problem with the body, keyed by the field's path (empty when valid).
+
+    ``stored`` is the document as the server holds it: a type it already carries is one it
+    knows, even if this simulator's list does not (Lucca adds values; its server accepts them).
+    """
     errors: Errors = {}
     if not isinstance(body, dict):
         return {"$": ["The request body must be a JSON object."]}
@@ -69,22 +95,22 @@ def validate_put_body(body: Any) -> Errors:
     elif not isinstance(document, dict):
         _add(errors, "document", "The document field must be an object.")
     else:
-        _validate_document(document, errors)
+        _validate_document(document, errors, stored or {}, shape == WRITE_SHAPE_LUCCA_FR)
     action = body.get("action")
     if action is not None:
         _validate_action(action, errors)
     return errors
 
 
-def _validate_document(document: dict[str, Any], errors: Errors) -> None:
+def _validate_document(
+    document: dict[str, Any], errors: Errors, stored: dict[str, Any], full: bool
+) -> None:
+    """``full``: the lucca.fr body, whose four extra fields are bound (and so validated)."""
     for name in sorted(READ_ONLY_DOCUMENT_FIELDS & document.keys()):
         hint = " Send 'ownerId' instead." if name == "owner" else ""
         _add(errors, f"document.{name}", f"'{name}' is read-only and must not be sent.{hint}")
-    doc_type = document.get("type")
-    if doc_type is None:
-        _add(errors, "document.type", "The type field is required.")
-    elif doc_type not in DOCUMENT_TYPES:
-        _add(errors, "document.type", f"The type must be one of {', '.join(DOCUMENT_TYPES)}.")
+    if full:
+        _validate_type(document.get("type"), stored.get("type"), errors)
     _check(errors, "document.ownerId", document.get("ownerId"), _is_int, "an integer")
     for name in _STRING_FIELDS:
         _check(errors, f"document.{name}", document.get(name), _is_str, "a string")
@@ -92,12 +118,19 @@ def _validate_document(document: dict[str, Any], errors: Errors) -> None:
         _check(errors, f"document.{name}", document.get(name), _is_date, "a YYYY-MM-DD date")
     flag = document.get("intraCommunityTaxes")
     _check(errors, "document.intraCommunityTaxes", flag, _is_bool, "a boolean")
-    _validate_context(document.get("context"), errors)
-    _validate_amounts(document.get("amountIncludingTaxes"), errors)
-    _validate_payment(document.get("paymentDetails"), errors)
+    _validate_context(document.get("context"), errors, full)
+    _validate_amounts(document.get("amountIncludingTaxes"), errors, full)
+    _validate_payment(document.get("paymentDetails"), errors, full)
 
 
-def _validate_context(context: Any, errors: Errors) -> None:
+def _validate_type(doc_type: Any, stored_type: Any, errors: Errors) -> None:
+    if doc_type is None:
+        _add(errors, "document.type", "The type field is required.")
+    elif doc_type not in DOCUMENT_TYPES and doc_type != stored_type:
+        _add(errors, "document.type", f"The type must be one of {', '.join(DOCUMENT_TYPES)}.")
+
+
+def _validate_context(context: Any, errors: Errors, full: bool) -> None:
     if context is None:
         return
     if not isinstance(context, dict):
@@ -111,10 +144,12 @@ def _validate_context(context: Any, errors: Errors) -> None:
         return
     if not _is_int(purchase.get("id")):
         _add(errors, "document.context.purchase.id", "The purchase id must be an integer.")
-    _check(errors, "document.context.purchase.type", purchase.get("type"), _is_str, "a string")
+    if full:
+        kind = purchase.get("type")
+        _check(errors, "document.context.purchase.type", kind, _is_str, "a string")
 
 
-def _validate_amounts(amounts: Any, errors: Errors) -> None:
+def _validate_amounts(amounts: Any, errors: Errors, full: bool) -> None:
     path = "document.amountIncludingTaxes"
     if amounts is None:
         return
@@ -124,7 +159,7 @@ def _validate_amounts(amounts: Any, errors: Errors) -> None:
     for name in ("excludingTaxes", "includingTaxes"):
         money = amounts.get(name)
         if money is not None:
-            _validate_money(money, f"{path}.{name}", errors)
+            _validate_money(money, f"{path}.{name}", errors, full)
     taxes = amounts.get("taxes")
     if taxes is None:
         return
@@ -133,31 +168,34 @@ def _validate_amounts(amounts: Any, errors: Errors) -> None:
         return
     for index, tax in enumerate(taxes):
         tax_path = f"{path}.taxes[{index}]"
-        if _validate_money(tax, tax_path, errors):
+        if _validate_money(tax, tax_path, errors, full):
             rate = tax.get("rateTypeId")
             _check(errors, f"{tax_path}.rateTypeId", rate, _is_int, "an integer")
 
 
-def _validate_money(money: Any, path: str, errors: Errors) -> bool:
+def _validate_money(money: Any, path: str, errors: Errors, full: bool) -> bool:
     if not isinstance(money, dict):
         _add(errors, path, "An amount must be an object {value, currency}.")
         return False
     if not _is_number(money.get("value")):
         _add(errors, f"{path}.value", "The value must be a number.")
     currency = money.get("currency")
-    if not (isinstance(currency, str) and len(currency) == 3 and currency.isalpha()):
+    is_code = isinstance(currency, str) and len(currency) == 3 and currency.isalpha()
+    if full and not is_code:
         _add(errors, f"{path}.currency", "The currency must be an ISO 4217 code.")
     return True
 
 
-def _validate_payment(payment: Any, errors: Errors) -> None:
+def _validate_payment(payment: Any, errors: Errors, full: bool) -> None:
     path = "document.paymentDetails"
     if payment is None:
         return
     if not isinstance(payment, dict):
         _add(errors, path, "The payment details must be an object.")
         return
-    _check(errors, f"{path}.paymentMethod", payment.get("paymentMethod"), _is_str, "a string")
+    if full:
+        method = payment.get("paymentMethod")
+        _check(errors, f"{path}.paymentMethod", method, _is_str, "a string")
     account = payment.get("bankAccount")
     if account is None:
         return
@@ -231,20 +269,37 @@ def writable_fields(document: dict[str, Any]) -> list[str]:
     return [*KNOWN_WRITABLE_FIELDS, *unknown]
 
 
-def apply_put(document: dict[str, Any], body: dict[str, Any]) -> None:
-    """Replace every writable field of ``document`` (read shape) with the body's (write shape).
+def writable_item_fields(item: dict[str, Any]) -> list[str]:
+    """Top-level fields of the item a PUT replaces: those no one knows, as in ``document``."""
+    not_written = READ_ONLY_ITEM_FIELDS | NOT_STORED_ITEM_FIELDS
+    return [name for name in item if name not in not_written]
+
+
+def apply_put(
+    item: dict[str, Any], body: dict[str, Any], shape: str = WRITE_SHAPE_LUCCA_FR
+) -> None:
+    """Replace every writable field of ``item`` (read shape) with the body's (write shape).
 
     The body must have passed ``validate_put_body``.
     """
+    for name in writable_item_fields(item):
+        item[name] = body.get(name)
+    document: dict[str, Any] = item["document"]
+    stored = copy.deepcopy(document)
     sent: dict[str, Any] = body["document"]
+    full = shape == WRITE_SHAPE_LUCCA_FR
     for name in writable_fields(document):
         if name == "owner":
             owner_id = sent.get("ownerId")
             document["owner"] = user_ref(owner_id) if owner_id is not None else None
+        elif name == "type":
+            document["type"] = sent.get("type") if full else stored.get("type")
         elif name == "context":
-            document["context"] = _read_context(sent.get("context"))
+            document["context"] = _read_context(sent.get("context"), stored.get("context"), full)
         elif name == "amountIncludingTaxes":
-            document[name] = _read_amounts(sent.get(name))
+            document[name] = _read_amounts(sent.get(name), stored.get(name), full)
+        elif name == "paymentDetails":
+            document[name] = _read_payment(sent.get(name), stored.get(name), full)
         elif name == "intraCommunityTaxes":
             document[name] = bool(sent.get(name) or False)
         else:
@@ -252,27 +307,107 @@ def apply_put(document: dict[str, Any], body: dict[str, Any]) -> None:
     _apply_action(document, body.get("action"))
 
 
-def _read_context(context: dict[str, Any] | None) -> dict[str, Any] | None:
+def _read_context(
+    context: dict[str, Any] | None, stored: dict[str, Any] | None, full: bool
+) -> dict[str, Any] | None:
+    """Stored as sent (unknown keys included); the purchase's display data is the server's."""
     if context is None:
         return None
+    read = {**context, "purchase": None}
     purchase = context.get("purchase")
-    if purchase is None:
-        return {"purchase": None}
-    return {"purchase": purchase_ref(purchase["id"], purchase.get("type"))}
+    if purchase is not None:
+        kind = purchase.get("type") if full else _stored_purchase_type(stored, purchase["id"])
+        sent_only = PURCHASE_DISPLAY_FIELDS | {"id", "type"}
+        others = {key: value for key, value in purchase.items() if key not in sent_only}
+        read["purchase"] = {**purchase_ref(purchase["id"], kind), **others}
+    return read
 
 
-def _read_amounts(amounts: dict[str, Any] | None) -> dict[str, Any] | None:
+def _stored_purchase_type(stored: dict[str, Any] | None, purchase_id: int) -> str | None:
+    """The short body has no purchase type: the server keeps the one it has for that purchase."""
+    purchase = (stored or {}).get("purchase")
+    if isinstance(purchase, dict) and purchase.get("id") == purchase_id:
+        kind: str | None = purchase.get("type")
+        return kind
+    return None
+
+
+def _read_amounts(
+    amounts: dict[str, Any] | None, stored: dict[str, Any] | None, full: bool
+) -> dict[str, Any] | None:
     if amounts is None:
         return None
     # Stored as sent (nested unknowns included); a left-out tax list is an empty one.
-    stored = dict(amounts)
-    stored.setdefault("taxes", [])
-    stored.setdefault("excludingTaxes", None)
-    stored.setdefault("includingTaxes", None)
-    return stored
+    read = copy.deepcopy(amounts)
+    read.setdefault("taxes", [])
+    read.setdefault("excludingTaxes", None)
+    read.setdefault("includingTaxes", None)
+    if not full:
+        _keep_currencies(read, stored or {})
+    return read
+
+
+def _keep_currencies(read: dict[str, Any], stored: dict[str, Any]) -> None:
+    """The short body has no currency: every amount keeps the one the server has for it."""
+    fallback = _document_currency(stored)
+    for name in ("excludingTaxes", "includingTaxes"):
+        money, before = read.get(name), stored.get(name)
+        if isinstance(money, dict):
+            money["currency"] = before.get("currency") if isinstance(before, dict) else fallback
+    stored_taxes = stored.get("taxes") or []
+    for index, tax in enumerate(read.get("taxes") or []):
+        if isinstance(tax, dict):
+            before = stored_taxes[index] if index < len(stored_taxes) else None
+            tax["currency"] = before.get("currency") if isinstance(before, dict) else fallback
+
+
+def _document_currency(stored: dict[str, Any]) -> str:
+    for name in ("includingTaxes", "excludingTaxes"):
+        money = stored.get(name)
+        if isinstance(money, dict) and isinstance(money.get("currency"), str):
+            currency: str = money["currency"]
+            return currency
+    return TENANT_CURRENCY
+
+
+def _read_payment(
+    payment: dict[str, Any] | None, stored: dict[str, Any] | None, full: bool
+) -> dict[str, Any] | None:
+    if payment is None:
+        return None
+    # Stored as sent (nested unknowns included); a left-out known field is a null one. The short
+    # body has no payment method: the server keeps the one it has.
+    read = {"paymentMethod": None, "bankAccount": None, **payment}
+    if not full:
+        read["paymentMethod"] = (stored or {}).get("paymentMethod")
+    return read
 
 
 def _apply_action(document: dict[str, Any], action: dict[str, Any] | None) -> None:
     """``AttachPurchase`` links the document to the purchase, as the API reference describes."""
     if action and action.get("type") == "AttachPurchase" and action.get("purchaseId") is not None:
-        document["context"] = {"purchase": purchase_ref(action["purchaseId"], None)}
+        context = dict(document.get("context") or {})
+        context["purchase"] = purchase_ref(action["purchaseId"], None)
+        document["context"] = context
+
+
+# --- the response -----------------------------------------------------------------------------
+
+
+def put_response(item: dict[str, Any], shape: str) -> dict[str, Any]:
+    """The item as the PUT answers it: luccasoftware.com's leaves out type, ocrStatus, currency."""
+    if shape != WRITE_SHAPE_LUCCASOFTWARE:
+        return item
+    answered = copy.deepcopy(item)
+    document = answered["document"]
+    document.pop("type", None)
+    document.pop("ocrStatus", None)
+    amounts = document.get("amountIncludingTaxes")
+    if isinstance(amounts, dict):
+        for money in [amounts.get("excludingTaxes"), amounts.get("includingTaxes")]:
+            if isinstance(money, dict):
+                money.pop("currency", None)
+        for tax in amounts.get("taxes") or []:
+            if isinstance(tax, dict):
+                tax.pop("currency", None)
+    return answered

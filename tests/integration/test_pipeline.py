@@ -13,9 +13,12 @@ from moto import mock_aws
 from cleemy_booker.ledger import Ledger, Status
 from local.lucca_simulator import Simulator, SimulatorConfig
 from tests.aws import Stack, create_stack
+from tests.factories import EXAMPLE_RULES_FILE
 from tests.harness import FakeLambdaContext, dead_letters, drive_queue, handlers_env
 
 BOOKABLE = {"ready", "ready_needs_label", "credit_note"}
+#: Rules that update documents (the packaged default has none): a label, a due date to fill in.
+UPDATING = {"RULES_SOURCE": str(EXAMPLE_RULES_FILE)}
 HELD = {"ocr_pending", "ocr_failed", "incomplete", "amounts_mismatch"}
 FAILING = {"book_rejected"}
 
@@ -216,7 +219,7 @@ def test_a_dry_run_changes_nothing_and_the_real_run_then_books(
     monkeypatch: pytest.MonkeyPatch, sim: Simulator, stack: Stack
 ) -> None:
     sim.reset(invoices=40, seed=12, rate_limit=50, window_seconds=1.0)
-    with handlers_env(monkeypatch, stack, sim, DRY_RUN="true") as (poller, processor):
+    with handlers_env(monkeypatch, stack, sim, DRY_RUN="true", **UPDATING) as (poller, processor):
         poller.lambda_handler({}, FakeLambdaContext(300))
         drive_queue(stack, processor.lambda_handler)
         again = poller.lambda_handler({}, FakeLambdaContext(300))
@@ -232,9 +235,51 @@ def test_a_dry_run_changes_nothing_and_the_real_run_then_books(
     assert planned.kind == "dry_run"
     assert planned.detail["diff"], "the plan shows what would be PUT"
 
-    with handlers_env(monkeypatch, stack, sim, DRY_RUN="false") as (poller, processor):
+    with handlers_env(monkeypatch, stack, sim, DRY_RUN="false", **UPDATING) as (poller, processor):
         live = poller.lambda_handler({}, FakeLambdaContext(300))
         drive_queue(stack, processor.lambda_handler)
     assert live["enqueued"] > 0
     documents = sim.state()["documents"]
     assert all(d["bookings"] == 1 for d in documents if d["category"] in BOOKABLE)
+
+
+def test_an_updated_document_costs_a_get_a_put_and_a_book_and_one_as_it_is_its_book(
+    monkeypatch: pytest.MonkeyPatch, sim: Simulator, stack: Stack
+) -> None:
+    sim.reset(invoices=60, seed=5, rate_limit=50, window_seconds=1.0)
+    with handlers_env(monkeypatch, stack, sim, **UPDATING) as (poller, processor):
+        poller.lambda_handler({}, FakeLambdaContext(300))
+        drive_queue(stack, processor.lambda_handler)
+
+    asked = Counter((e["documentId"], e["endpoint"]) for e in sim.requests() if e["documentId"])
+    grouped = documents_by_category(sim)
+    ledger = Ledger(stack.dynamodb, stack.ledger_table)
+    assert grouped["ready_needs_label"]
+    assert grouped["ready"]
+    for document in grouped["ready_needs_label"]:
+        doc_id = document["id"]
+        assert (document["puts"], document["bookings"]) == (1, 1), document
+        # The GET just before the PUT: the listing is not a body to PUT back.
+        assert [asked[(doc_id, e)] for e in ("get", "put", "book")] == [1, 1, 1]
+        # Nobody edited it: the item through the queue compares equal to the one read again.
+        updated = next(e for e in ledger.history(doc_id) if e.kind == "updated")
+        assert "changedSinceListing" not in updated.detail
+    for document in grouped["ready"] + grouped.get("credit_note", []):
+        doc_id = document["id"]
+        assert (document["puts"], document["bookings"]) == (0, 1), document
+        assert [asked[(doc_id, e)] for e in ("get", "put", "book")] == [0, 0, 1]
+
+
+def test_with_the_packaged_rules_documents_are_booked_as_they_are(
+    monkeypatch: pytest.MonkeyPatch, sim: Simulator, stack: Stack
+) -> None:
+    sim.reset(invoices=40, seed=5, rate_limit=50, window_seconds=1.0)
+    with handlers_env(monkeypatch, stack, sim) as (poller, processor):  # no RULES_SOURCE
+        poller.lambda_handler({}, FakeLambdaContext(300))
+        drive_queue(stack, processor.lambda_handler)
+
+    totals = sim.state()["totals"]
+    assert totals["byEndpoint"]["put"] == 0
+    needs_label = documents_by_category(sim)["ready_needs_label"]
+    assert needs_label
+    assert all(d["bookings"] == 1 for d in needs_label)

@@ -367,8 +367,6 @@ CRAFTED_ITEMS = {
         "document.amountIncludingTaxes.excludingTaxes.value",
     ),
     "a date in the wrong format": ({"documentDate": "31/12/2026"}, "document.documentDate"),
-    "an unknown document type": ({"type": "Receipt"}, "document.type"),
-    "an unknown OCR status": ({"ocrStatus": "Done"}, "document.ocrStatus"),
     "an owner without an id": ({"owner": {"name": "Ada"}}, "document.owner.id"),
     "a flag that is not a boolean": ({"intraCommunityTaxes": "maybe"}, "intraCommunityTaxes"),
 }
@@ -394,6 +392,40 @@ def test_an_item_of_the_wrong_shape_is_dead_lettered_naming_the_field(
     assert letter["failureReason"].startswith("get -> 200: not an inbox item: ")
     assert field in letter["failureReason"]
     assert sim.document(90001)["bookings"] == 0  # type: ignore[index]
+    assert_booked_once(sim, stack, *ready_ids(sim))
+
+
+NEW_VALUES = {
+    "a document type Lucca added": ({"type": "Receipt"}, "document.type", "'Receipt'"),
+    "an OCR status Lucca added": ({"ocrStatus": "Done"}, "document.ocrStatus", "'Done'"),
+}
+
+
+@pytest.mark.parametrize(("changes", "field", "value"), NEW_VALUES.values(), ids=NEW_VALUES.keys())
+def test_a_value_lucca_added_holds_its_document_naming_it_and_no_other(
+    monkeypatch: pytest.MonkeyPatch,
+    sim: Simulator,
+    stack: Stack,
+    changes: dict[str, Any],
+    field: str,
+    value: str,
+) -> None:
+    """Readable (the value is kept), never booked blindly, held with the value named; the rest
+    of the page and the batch go on."""
+    sim.add_documents([raw_item(90001, **changes)], category="custom")
+    with handlers_env(monkeypatch, stack, sim) as (poller, processor):
+        report = poller.lambda_handler({}, FakeLambdaContext(300))
+        drive_queue(stack, processor.lambda_handler, batch_size=10)
+
+    assert (report["listed"], report["invalidItems"]) == (13, 0)
+    state = Ledger(stack.dynamodb, stack.ledger_table).state(90001)
+    assert state is not None
+    assert state.status is Status.HELD
+    (reason,) = [r for r in state.reasons if r.startswith("unknown_value:")]
+    assert field in reason
+    assert value in reason
+    assert sim.document(90001)["bookings"] == 0  # type: ignore[index]
+    assert 90001 not in letters_by_document(stack)
     assert_booked_once(sim, stack, *ready_ids(sim))
 
 

@@ -210,3 +210,43 @@ def test_a_wait_that_would_outlast_the_invocation_is_refused_before_reserving() 
     budget.time_left = lambda: 40.0
     budget.acquire()  # with time enough it waits for its slot as before
     assert time.now == pytest.approx(1_000_011.5)
+
+
+def test_a_read_and_the_put_built_from_it_go_out_back_to_back() -> None:
+    """A person's edit between the two would be reverted: they share one wait, not two."""
+    time = FakeTime()
+    budget = RequestBudget(
+        MemorySlotStore(),
+        limit=40,
+        window_seconds=60,
+        max_wait_seconds=20,
+        clock=time.clock,
+        sleep=time.sleep,
+    )
+    budget.before_request("book")  # someone's request just now: the next slot is 1.5 s away
+    sent: list[float] = []
+    with budget.back_to_back(2):
+        for endpoint in ("get", "put"):
+            budget.before_request(endpoint)
+            sent.append(time.now)
+    assert sent[1] == sent[0] == 1_000_001.5
+    budget.before_request("book")  # the pair spent two slots: the budget's pace holds
+    assert time.now == 1_000_004.5
+
+
+def test_a_pair_slot_left_unused_is_not_carried_over() -> None:
+    time = FakeTime()
+    budget = RequestBudget(
+        MemorySlotStore(),
+        limit=40,
+        window_seconds=60,
+        max_wait_seconds=20,
+        clock=time.clock,
+        sleep=time.sleep,
+    )
+    with budget.back_to_back(2):
+        budget.before_request("get")  # the PUT turned out not to be needed
+    budget.before_request("book")
+    budget.before_request("book")
+    # get at 0, the unused slot at 1.5, the books at 3.0 and 4.5: never two in one interval
+    assert time.now == 1_000_004.5

@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from cleemy_booker.gate import (
+    UNKNOWN_VALUE,
     ChainedDuplicates,
     GateConfig,
     HoldReason,
@@ -20,7 +21,7 @@ from cleemy_booker.gate import (
     review,
 )
 from cleemy_booker.models import InboxItem
-from cleemy_booker.rules import RuleSet, RulesOutcome, load_default_rules
+from cleemy_booker.rules import RuleSet, RulesOutcome
 from tests.factories import raw_item
 
 TODAY = date(2026, 10, 10)
@@ -126,7 +127,11 @@ def test_missing_amounts_are_reported_once_not_as_a_mismatch() -> None:
 def test_required_fields_are_configurable_and_read_after_the_rules() -> None:
     config = GateConfig(required_fields=["document.accountingLabel", "document.ownerId"])
     assert codes(check(item(), config)) == ["missing_field"]  # the label is null
-    assert check(item(), config, rules=load_default_rules()) == []  # the default rule fills it
+    # The default rules are a deployment's choice; this rule is the gate's test's own.
+    label = RuleSet.from_text(
+        '{"rules": [{"name": "label", "set": {"document.accountingLabel": "606400"}}]}'
+    )
+    assert check(item(), config, rules=label) == []  # the rule fills it
     no_owner = check(item(owner=None, accountingLabel="L"), config)
     assert [r.message for r in no_owner] == ["owner is missing (document.ownerId)"]
 
@@ -183,6 +188,61 @@ def test_type_not_allowed() -> None:
     assert codes(reasons) == ["type_not_allowed"]
     assert "CreditNote" in reasons[0].message
     assert "allowed: Invoice" in reasons[0].message
+
+
+# --- values Lucca added after this was written -----------------------------------------------
+
+
+def test_an_unknown_ocr_status_is_held_naming_the_field_and_the_value() -> None:
+    reasons = check(item(ocrStatus="Archived"))
+    # One reason, not also "OCR still Archived": that would be a guess.
+    assert codes(reasons) == [UNKNOWN_VALUE]
+    assert "document.ocrStatus" in reasons[0].message
+    assert "'Archived'" in reasons[0].message
+
+
+def test_an_unknown_ocr_status_is_held_even_with_the_ocr_check_off() -> None:
+    config = GateConfig(require_ocr_finished=False)
+    assert codes(check(item(ocrStatus="Archived"), config)) == [UNKNOWN_VALUE]
+
+
+def test_an_unknown_document_type_is_held_once() -> None:
+    reasons = check(item(type="Receipt"))
+    assert codes(reasons) == [UNKNOWN_VALUE]
+    assert "document.type" in reasons[0].message
+    assert "'Receipt'" in reasons[0].message
+    assert "allowed_types" in reasons[0].message
+
+
+def set_receipt_type(view: dict[str, Any]) -> dict[str, Any]:
+    """A hook: hooks compute values at run time, so no load-time check stands in the way."""
+    return {"document.type": "Receipt"}
+
+
+def test_an_unknown_type_set_by_a_rule_is_held() -> None:
+    hook = '{"rules": [{"name": "t", "hook": "tests.unit.test_gate:set_receipt_type"}]}'
+    assert codes(check(item(), rules=RuleSet.from_text(hook))) == [UNKNOWN_VALUE]
+
+
+def test_a_new_type_someone_allowed_is_not_unknown_to_the_gate() -> None:
+    config = GateConfig(allowed_types=["Invoice", "CreditNote", "Receipt"])
+    assert check(item(type="Receipt"), config) == []
+
+
+def test_new_values_of_fields_the_gate_does_not_decide_on_do_not_hold() -> None:
+    payment = {"paymentMethod": "DirectDebit", "bankAccount": None}
+    purchase = {"id": 90, "href": "/p/90", "name": "P", "type": "Framework"}
+    raw = raw_item(paymentDetails=payment, context={"purchase": purchase})
+    raw["source"] = {"type": "api"}
+    assert check(InboxItem.model_validate(raw)) == []
+
+
+def test_an_amount_without_currency_is_named_as_such() -> None:
+    mixed = amounts(100, [20], 120)
+    del mixed["taxes"][0]["currency"]
+    reasons = check(item(amountIncludingTaxes=mixed))
+    assert codes(reasons) == ["currency_mismatch"]
+    assert "no currency (tax line 1)" in reasons[0].message
 
 
 @pytest.mark.parametrize(

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
+from typing import Any
 
 import pytest
 
 from cleemy_booker.client import LuccaClient
 from cleemy_booker.errors import PermanentError
+from cleemy_booker.gate import UNKNOWN_VALUE, GateConfig, review
 from cleemy_booker.listing import ListingStats, iter_inbox
+from cleemy_booker.rules import RuleSet
 from local.lucca_simulator import Simulator, SimulatorConfig
+from tests.factories import raw_item
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +31,10 @@ def list_requests(sim: Simulator) -> list[dict[str, object]]:
     return [r for r in sim.requests() if r["endpoint"] == "list"]
 
 
-def walk(sim: Simulator, page_size: int, **kwargs: object) -> tuple[list[int], ListingStats]:
+def walk(sim: Simulator, page_size: int, **kwargs: Any) -> tuple[list[int], ListingStats]:
     stats = ListingStats()
-    ids = [
-        d.document_id
-        for d in iter_inbox(client_for(sim), page_size=page_size, stats=stats, **kwargs)
-    ]  # type: ignore[arg-type]
-    return ids, stats
+    listed = iter_inbox(client_for(sim), page_size=page_size, stats=stats, **kwargs)
+    return [d.document_id for d in listed], stats
 
 
 @pytest.mark.parametrize(
@@ -136,3 +138,25 @@ def test_filters_go_on_every_request(sim: Simulator) -> None:
 def test_limit_out_of_range_is_refused_before_any_request(sim: Simulator) -> None:
     with pytest.raises(ValueError, match="page_size"):
         list(iter_inbox(client_for(sim), page_size=1001))
+
+
+def test_a_value_lucca_added_holds_its_document_and_no_other(sim: Simulator) -> None:
+    sim.reset(invoices=0)
+    sim.add_documents([raw_item(601), raw_item(602, ocrStatus="Archived"), raw_item(603)])
+    stats = ListingStats()
+
+    listed = list(iter_inbox(client_for(sim), stats=stats))
+
+    assert [(d.document_id, d.problem) for d in listed] == [(601, None), (602, None), (603, None)]
+    assert stats.invalid_items == 0
+    held = {}
+    for document in listed:
+        assert document.item is not None
+        outcome = RuleSet.empty().apply(document.item)
+        reasons = review(document.item, outcome, GateConfig(), today=date(2026, 10, 10))
+        held[document.document_id] = [(r.code, r.message) for r in reasons]
+    assert held[601] == held[603] == []
+    [(code, message)] = held[602]
+    assert code == UNKNOWN_VALUE
+    assert "document.ocrStatus" in message
+    assert "'Archived'" in message

@@ -15,8 +15,8 @@ from cleemy_booker import plan as plan_module
 from cleemy_booker.client import INBOX_PATH, LuccaClient
 from cleemy_booker.gate import GateConfig
 from cleemy_booker.plan import TABLE_WIDTH, Plan, build_plan, main
-from cleemy_booker.rules import RuleSet, load_default_rules
-from tests.factories import raw_item
+from cleemy_booker.rules import RuleSet
+from tests.factories import EXAMPLE_RULES_FILE, example_rules, raw_item
 
 API_KEY = "secret-key-0123456789"
 BASE_URL = "https://acme.ilucca.net"
@@ -79,7 +79,7 @@ def lucca() -> FakeLucca:
 
 def make_plan(lucca: FakeLucca, **kwargs: Any) -> Plan:
     kwargs.setdefault("page_size", 3)
-    return build_plan(lucca.client(), None, load_default_rules(), GateConfig(), **kwargs)
+    return build_plan(lucca.client(), None, example_rules(), GateConfig(), **kwargs)
 
 
 def decisions(plan: Plan) -> dict[int, str]:
@@ -165,7 +165,7 @@ def test_totals(lucca: FakeLucca) -> None:
 
 def test_ceiling_from_the_gate_config(lucca: FakeLucca) -> None:
     plan = build_plan(
-        lucca.client(), None, load_default_rules(), GateConfig(max_auto_amount=Decimal(100))
+        lucca.client(), None, example_rules(), GateConfig(max_auto_amount=Decimal(100))
     )
     assert "above_ceiling" in reason_codes(plan, 501)
 
@@ -247,12 +247,20 @@ def run(argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str, s
 
 
 def test_cli_prints_the_table(cli_lucca: FakeLucca) -> None:
-    code, out, err = run(["--base-url", BASE_URL, "--page-size", "5"])
+    argv = ["--base-url", BASE_URL, "--page-size", "5", "--rules", str(EXAMPLE_RULES_FILE)]
+    code, out, err = run(argv)
     assert (code, err) == (0, "")
     assert "Totals: 7 documents: 1 book, 1 update+book, 5 hold" in out
     assert max(len(line) for line in out.splitlines()) <= TABLE_WIDTH
     assert API_KEY not in out
     assert len(cli_lucca.requests) == 2
+
+
+def test_cli_without_rules_books_documents_as_they_are(cli_lucca: FakeLucca) -> None:
+    code, out, _ = run(["--base-url", BASE_URL, "--json"])
+    assert code == 0
+    entries = {entry["documentId"]: entry for entry in json.loads(out)["entries"]}
+    assert (entries[502]["decision"], entries[502]["changes"]) == ("book", [])
 
 
 def test_cli_prints_json_with_the_ceiling_and_filters(cli_lucca: FakeLucca) -> None:

@@ -26,7 +26,7 @@ from cleemy_booker.replay import (
 )
 from local.lucca_simulator import Simulator, SimulatorConfig
 from tests.aws import Stack, create_stack
-from tests.factories import raw_item
+from tests.factories import EXAMPLE_RULES_FILE, raw_item
 from tests.harness import FakeLambdaContext, dead_letters, drive_queue, handlers_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -387,7 +387,8 @@ def test_the_sqs_batch_event_books_its_three_documents(
     event = load_event("sqs-batch.json")
     ids = [json.loads(record["body"])["documentId"] for record in event["Records"]]
     assert len(ids) == 3
-    with handlers_env(monkeypatch, sim_stack, sim) as (_, processor):
+    rules = {"RULES_SOURCE": str(EXAMPLE_RULES_FILE)}  # the third one lacks a label
+    with handlers_env(monkeypatch, sim_stack, sim, **rules) as (_, processor):
         response = processor.lambda_handler(event, FakeLambdaContext())
     assert response == {"batchItemFailures": []}
     for doc_id in ids:

@@ -21,7 +21,7 @@ from cleemy_booker.rules import (
     load_default_rules,
     load_rules,
 )
-from tests.factories import raw_item
+from tests.factories import EXAMPLE_RULES_FILE, example_rules, raw_item
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -597,19 +597,28 @@ def test_rules_from_ssm_go_through_the_callers_fetcher() -> None:
         load_rules("ssm:/cleemy/rules")
 
 
-# --- the packaged default and the example -----------------------------------------------------
+# --- the packaged default and the examples ----------------------------------------------------
 
 
 def test_packaged_default_is_what_load_rules_gives_without_a_source() -> None:
     assert load_rules(None) == load_default_rules() == load_rules("")
-    assert [r.name for r in load_default_rules().rules] == [
-        "accounting label from the invoice number",
-        "due date 30 days after the invoice date",
-    ]
+    assert load_default_rules().rules == []
 
 
-def test_packaged_default_fills_label_and_due_date_and_nothing_else() -> None:
-    outcome = load_default_rules().apply(item(documentDate="2026-01-31"))
+def test_packaged_default_books_documents_as_they_are() -> None:
+    """A due date is a term of the supplier's invoice, and a label the accountant's choice:
+    nothing is filled in unless a deployment's rules say so."""
+    outcome = load_default_rules().apply(item(accountingLabel=None, dueDate=None))
+    assert (outcome.changes, outcome.applied, outcome.failed) == ((), (), ())
+
+
+def test_packaged_default_is_valid_json_inside_the_package() -> None:
+    path = REPO / "layers/domain/cleemy_booker/default_rules.json"
+    assert json.loads(path.read_text()) == {"rules": []}
+
+
+def test_the_label_and_due_date_example_fills_both_and_nothing_else() -> None:
+    outcome = example_rules().apply(item(documentDate="2026-01-31"))
     assert set(outcome.changes) == {
         FieldChange("document.accountingLabel", None, "F-2026-00123"),
         FieldChange("document.dueDate", None, "2026-03-02"),
@@ -617,19 +626,21 @@ def test_packaged_default_fills_label_and_due_date_and_nothing_else() -> None:
     assert outcome.failed == ()
 
 
-def test_packaged_default_leaves_existing_values_and_never_fails_on_gaps() -> None:
+def test_the_label_and_due_date_example_leaves_existing_values_and_never_fails_on_gaps() -> None:
     filled = item(accountingLabel="Kept", dueDate="2026-11-30")
-    assert not load_default_rules().apply(filled).changed
+    assert not example_rules().apply(filled).changed
     empty = item(documentNumber=None, documentDate=None)
-    outcome = load_default_rules().apply(empty)
+    outcome = example_rules().apply(empty)
     assert (outcome.changes, outcome.failed) == ((), ())  # the gate reports the gaps instead
-    blank_label = load_default_rules().apply(item(accountingLabel=""))
+    blank_label = example_rules().apply(item(accountingLabel=""))
     assert blank_label.write.document.accountingLabel == "F-2026-00123"
 
 
-def test_packaged_default_is_valid_json_inside_the_package() -> None:
-    path = REPO / "layers/domain/cleemy_booker/default_rules.json"
-    assert json.loads(path.read_text())["rules"]
+def test_the_json_example_for_ssm_is_the_first_two_rules_of_the_yaml_example() -> None:
+    """The JSON is what goes into SSM (Lambda reads no YAML): it must not drift from the YAML."""
+    yaml_rules = RuleSet.from_file(REPO / "config/rules.example.yaml").rules
+    assert json.loads(EXAMPLE_RULES_FILE.read_text())["rules"]  # plain JSON, nothing to convert
+    assert example_rules().rules == yaml_rules[:2]
 
 
 def test_example_rules_file_loads_and_applies() -> None:

@@ -33,6 +33,7 @@ from cleemy_booker.observability import logger as powertools_logger
 from cleemy_booker.runtime import read_api_key
 from local.lucca_simulator import Simulator, SimulatorConfig
 from tests.aws import Stack, create_stack
+from tests.factories import EXAMPLE_RULES_FILE
 from tests.harness import FakeLambdaContext, dead_letters, drive_queue, handlers_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -210,7 +211,9 @@ def test_the_key_never_reaches_logs_messages_dead_letters_or_the_ledger(
     all_logs_at_debug: Everything,
 ) -> None:
     bodies: list[str] = []
-    with handlers_env(monkeypatch, stack, sim) as (poller, processor):
+    # With rules that update documents, so the PUT's path runs too (and the key never shows).
+    rules = str(EXAMPLE_RULES_FILE)
+    with handlers_env(monkeypatch, stack, sim, RULES_SOURCE=rules) as (poller, processor):
         poller.lambda_handler({"source": "schedule"}, FakeLambdaContext(300))
         # Errors on purpose: unknown documents, poison messages, transient Lucca trouble.
         for body in ('{"documentId": 999999}', "{not json", '{"documentId": -1}'):

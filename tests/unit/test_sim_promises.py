@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sim.figures import Truth
-from sim.scenarios import HOUR, Scenario, add_documents, backlog, run
+from sim.scenarios import DAY, EXAMPLE_RULES, HOUR, Scenario, add_documents, backlog, run, week
 from sim.world import World, WorldConfig
 
 
@@ -126,3 +126,31 @@ def test_outside_working_hours_the_inbox_is_listed_every_half_hour() -> None:
     polls = _figures(scenario)["polls"]
     assert polls["scheduled"] == 6 * 12 + 1  # at 00:00, 00:05, ... 06:00
     assert polls["listingRequests"] == 6 * 2  # at 00:00, 00:30, ... 05:30 (06:00 still runs)
+
+
+def test_the_default_configuration_books_documents_as_they_are() -> None:
+    # A Monday: documents lacking a label or a due date are booked without a PUT of invented
+    # data (the packaged rules are empty).
+    scenario = week(60, seed=5)
+    scenario.horizon = DAY
+    figures = _figures(scenario)
+    assert figures["booked"] >= 40
+    assert figures["lucca"]["byEndpoint"]["put"] == 0
+    assert figures["updated"] == 0
+
+
+def test_a_persons_edits_survive_the_pipelines_updates() -> None:
+    # Every document is edited by a person: within 10 s of the listing that carried it ready
+    # (while the pipeline holds that listing's copy: queued, deciding, updating), and again
+    # 2-20 minutes after arrival. No PUT may put an older value back.
+    scenario = week(80, seed=3, rules=EXAMPLE_RULES, edit_share=1.0, edit_after_listing_share=1.0)
+    scenario.horizon = DAY
+    figures = _figures(scenario)
+    edits = figures["personEdits"]
+    assert figures["lucca"]["byEndpoint"]["put"] > 0
+    assert edits["documentsEdited"] >= 20  # the others were booked before their edit
+    # Lucca honours no precondition on PUT: an edit landing in the quarter second between our
+    # read and our PUT is lost whatever a client does. Outside that window, none.
+    assert edits["revertedOutsideThatWindow"] == 0, edits["revertedIds"]
+    assert edits["reverted"] <= 2
+    assert edits["readToBookSeconds"]["n"] == figures["booked"]

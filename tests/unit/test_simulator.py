@@ -6,6 +6,7 @@ behaviour is pinned here: the API facts of lucca-api.md, its inferences, and the
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import subprocess
@@ -239,6 +240,10 @@ def test_generated_documents_are_realistic_and_match_their_category(
         assert STAMP.match(doc["modifiedAt"])
         assert {"supplierReference", "costCenterCode"} <= doc.keys()
         assert "workflowHint" in item
+        if doc["context"] is not None:  # unknown fields a PUT must keep, in context too
+            assert "matchedBy" in doc["context"]
+        if doc["context"] and doc["context"]["purchase"]:
+            assert doc["context"]["purchase"]["orderNumber"].startswith("BC-")
         assert item["source"]["type"] in {"email", "upload"}
         assert item["action"] == {}
         assert doc["attachments"][0]["file"]["id"]
@@ -391,19 +396,214 @@ def _instant(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp).astimezone(UTC)
 
 
+@pytest.mark.parametrize("shape", ["lucca.fr", "luccasoftware.com"])
 def test_a_full_put_of_the_project_write_shape_changes_nothing_but_stamps(
-    sim: Simulator, client: httpx.Client
+    sim: Simulator, client: httpx.Client, shape: str
 ) -> None:
     models = pytest.importorskip("cleemy_booker.models")
+    sim.configure(write_shape=shape)
     stamps = {"modifiedAt", "modifier"}
     for raw in client.get(LIST, params={"limit": 30}).json()["items"]:
         body = models.to_write_shape(models.InboxItem.model_validate(raw)).to_json()
 
-        after = client.put(doc_url(raw["id"]), json=body).json()
+        assert client.put(doc_url(raw["id"]), json=body).status_code == 200
 
+        after = client.get(doc_url(raw["id"])).json()
         assert {k: v for k, v in after["document"].items() if k not in stamps} == {
             k: v for k, v in raw["document"].items() if k not in stamps
         }
+        assert {k: v for k, v in after.items() if k not in stamps | {"document"}} == {
+            k: v for k, v in raw.items() if k not in stamps | {"document"}
+        }
+
+
+# --- the two published write shapes and the unknown fields a PUT must keep -------------------
+
+
+def crafted_item(doc_id: int, **document_changes: Any) -> dict[str, Any]:
+    """An item with every part the four shape-dependent fields live in, and unknown fields."""
+    money = {"value": 100.0, "currency": "USD"}
+    document = {
+        "id": doc_id,
+        "owner": None,
+        "type": "Invoice",
+        "context": {
+            "purchase": {"id": 77, "href": "/p/77", "name": "P", "type": "Framework", "po": "X"},
+            "matchedBy": "supplierReference",
+        },
+        "documentDate": "2026-10-02",
+        "documentNumber": "F-1",
+        "amountIncludingTaxes": {
+            "excludingTaxes": money,
+            "taxes": [{"rateTypeId": 1, "value": 20.0, "currency": "USD"}],
+            "includingTaxes": {"value": 120.0, "currency": "USD"},
+        },
+        "accountingLabel": None,
+        "comment": None,
+        "intraCommunityTaxes": False,
+        "ocrStatus": "Processed",
+        "dueDate": None,
+        "paymentDetails": {"paymentMethod": "Cheque", "bankAccount": None, "payee": "Z"},
+        **document_changes,
+    }
+    return {"id": doc_id, "document": document, "action": {}, "workflowHint": {"step": 2}}
+
+
+def full_body(item: dict[str, Any]) -> dict[str, Any]:
+    """The lucca.fr body, every unknown field included (written independently of models.py)."""
+    doc = copy.deepcopy(item["document"])
+    for name in ("id", "ocrStatus", "owner"):
+        doc.pop(name)
+    doc["ownerId"] = None
+    purchase = doc["context"]["purchase"]
+    for name in ("href", "name"):
+        purchase.pop(name)
+    return {"document": doc, "workflowHint": item["workflowHint"]}
+
+
+def short_body(item: dict[str, Any]) -> dict[str, Any]:
+    """The luccasoftware.com body: no type, purchase type, currencies or payment method."""
+    body = full_body(item)
+    doc = body["document"]
+    del doc["type"], doc["context"]["purchase"]["type"], doc["paymentDetails"]["paymentMethod"]
+    amounts = doc["amountIncludingTaxes"]
+    for money in (amounts["excludingTaxes"], amounts["includingTaxes"], *amounts["taxes"]):
+        del money["currency"]
+    return body
+
+
+def the_four(document: dict[str, Any]) -> tuple[Any, ...]:
+    amounts = document.get("amountIncludingTaxes") or {}
+    currencies = [
+        (money or {}).get("currency")
+        for money in (amounts.get("excludingTaxes"), amounts.get("includingTaxes"))
+    ] + [tax.get("currency") for tax in amounts.get("taxes", [])]
+    return (
+        document.get("type"),
+        document["context"]["purchase"].get("type"),
+        (document.get("paymentDetails") or {}).get("paymentMethod"),
+        tuple(currencies),
+    )
+
+
+STORED_FOUR = ("Invoice", "Framework", "Cheque", ("USD", "USD", "USD"))
+
+
+def test_write_shape_is_one_of_the_two_published() -> None:
+    assert SimulatorConfig().write_shape == "lucca.fr"
+    with pytest.raises(ConfigError, match="write_shape"):
+        SimulatorConfig(write_shape="lucca.com")
+
+
+def test_under_lucca_fr_the_four_fields_are_written_and_reset_like_any_other(
+    sim: Simulator, client: httpx.Client
+) -> None:
+    sim.add_documents([crafted_item(901)])
+    item = client.get(doc_url(901)).json()
+    changed = full_body(item)
+    changed["document"]["type"] = "CreditNote"
+    changed["document"]["context"]["purchase"]["type"] = "Subscription"
+    changed["document"]["paymentDetails"]["paymentMethod"] = "BankTransfer"
+    changed["document"]["amountIncludingTaxes"]["taxes"][0]["currency"] = "EUR"
+
+    assert client.put(doc_url(901), json=changed).status_code == 200
+    after = client.get(doc_url(901)).json()["document"]
+    assert the_four(after) == ("CreditNote", "Subscription", "BankTransfer", ("USD", "USD", "EUR"))
+
+    left_out = full_body(item)
+    del left_out["document"]["paymentDetails"]["paymentMethod"]
+    del left_out["document"]["context"]["purchase"]["type"]
+    assert client.put(doc_url(901), json=left_out).status_code == 200
+    after = client.get(doc_url(901)).json()["document"]
+    assert after["paymentDetails"]["paymentMethod"] is None
+    assert after["context"]["purchase"]["type"] is None  # 77 is no purchase of the catalog
+    errors = is_problem(client.put(doc_url(901), json=short_body(item)), 400)["errors"]
+    assert {"document.type", "document.amountIncludingTaxes.includingTaxes.currency"} <= set(errors)
+
+
+def test_under_luccasoftware_com_the_four_fields_are_not_bound(
+    sim: Simulator, client: httpx.Client
+) -> None:
+    sim.configure(write_shape="luccasoftware.com")
+    sim.add_documents([crafted_item(902)])
+    item = client.get(doc_url(902)).json()
+
+    short = client.put(doc_url(902), json=short_body(item))
+
+    assert short.status_code == 200
+    assert the_four(client.get(doc_url(902)).json()["document"]) == STORED_FOUR
+    answered = short.json()["document"]
+    assert "type" not in answered
+    assert "ocrStatus" not in answered
+    assert "currency" not in answered["amountIncludingTaxes"]["includingTaxes"]
+    assert "currency" not in answered["amountIncludingTaxes"]["taxes"][0]
+
+    ignored = full_body(item)
+    ignored["document"]["type"] = "CreditNote"
+    ignored["document"]["context"]["purchase"]["type"] = "Subscription"
+    ignored["document"]["paymentDetails"]["paymentMethod"] = "BankTransfer"
+    ignored["document"]["amountIncludingTaxes"]["includingTaxes"]["currency"] = "EUR"
+    assert client.put(doc_url(902), json=ignored).status_code == 200
+    assert the_four(client.get(doc_url(902)).json()["document"]) == STORED_FOUR
+
+
+def test_a_new_tax_line_under_luccasoftware_com_takes_the_document_currency(
+    sim: Simulator, client: httpx.Client
+) -> None:
+    sim.configure(write_shape="luccasoftware.com")
+    sim.add_documents([crafted_item(903)])
+    body = short_body(client.get(doc_url(903)).json())
+    body["document"]["amountIncludingTaxes"]["taxes"].append({"rateTypeId": 2, "value": 1.0})
+
+    assert client.put(doc_url(903), json=body).status_code == 200
+    taxes = client.get(doc_url(903)).json()["document"]["amountIncludingTaxes"]["taxes"]
+    assert [tax["currency"] for tax in taxes] == ["USD", "USD"]
+
+
+def test_unknown_fields_of_item_context_and_purchase_are_written_and_reset_when_left_out(
+    sim: Simulator, client: httpx.Client
+) -> None:
+    sim.add_documents([crafted_item(904)])
+    item = client.get(doc_url(904)).json()
+
+    assert client.put(doc_url(904), json=full_body(item)).status_code == 200
+    kept = client.get(doc_url(904)).json()
+    assert kept["workflowHint"] == {"step": 2}
+    assert kept["document"]["context"]["matchedBy"] == "supplierReference"
+    assert kept["document"]["context"]["purchase"]["po"] == "X"
+    assert kept["document"]["paymentDetails"]["payee"] == "Z"
+
+    # A client that rebuilds context from the purchase's id and type, and drops the top level:
+    assert client.put(doc_url(904), json=write_shape(item)).status_code == 200
+    reset = client.get(doc_url(904)).json()
+    assert reset["workflowHint"] is None
+    assert "matchedBy" not in reset["document"]["context"]
+    assert "po" not in reset["document"]["context"]["purchase"]
+    assert reset["action"] == {}  # the read shape's action is not a field a PUT writes
+
+
+def test_a_type_the_server_already_holds_is_accepted_back(
+    sim: Simulator, client: httpx.Client
+) -> None:
+    sim.add_documents([crafted_item(905, type="Receipt")])
+    body = full_body(client.get(doc_url(905)).json())
+
+    assert client.put(doc_url(905), json=body).status_code == 200
+    body["document"]["type"] = "Bill"
+    assert "document.type" in is_problem(client.put(doc_url(905), json=body), 400)["errors"]
+
+
+def test_attaching_a_purchase_keeps_the_other_context_keys(
+    sim: Simulator, client: httpx.Client
+) -> None:
+    sim.add_documents([crafted_item(906)])
+    body = full_body(client.get(doc_url(906)).json())
+    body["action"] = {"type": "AttachPurchase", "purchaseId": 3101}
+
+    assert client.put(doc_url(906), json=body).status_code == 200
+    context = client.get(doc_url(906)).json()["document"]["context"]
+    assert context["purchase"]["id"] == 3101
+    assert context["matchedBy"] == "supplierReference"
 
 
 def test_put_of_an_unknown_or_booked_document_is_404(sim: Simulator, client: httpx.Client) -> None:

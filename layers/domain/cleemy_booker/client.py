@@ -7,7 +7,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -145,6 +145,17 @@ class LuccaClient:
             yield
         finally:
             self.deadline = previous
+
+    @contextmanager
+    def back_to_back(self, requests: int) -> Iterator[None]:
+        """The next ``requests`` requests go out one right after the other, for hooks that pace
+        them (the request budget's ``back_to_back``); others are unaffected."""
+        with ExitStack() as stack:
+            for hook in self.hooks:
+                together = getattr(hook, "back_to_back", None)
+                if together is not None:
+                    stack.enter_context(together(requests))
+            yield
 
     # --- endpoints ---------------------------------------------------------------------------
 

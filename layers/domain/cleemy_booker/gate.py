@@ -4,6 +4,10 @@ Booking is hard to undo, so a document that fails any check is HELD: not booked,
 dead-lettered, recorded with reasons an accountant can act on. The gate looks at the state that
 *would* be booked: the OCR status from the inbox item (Lucca's, read-only), everything else from
 the write body after the update rules.
+
+A value Lucca added to an enumeration after this was written (an ``ocrStatus`` or a document
+``type`` outside ``models.KNOWN_VALUES``) is held as ``unknown_value``: the document parses and
+its value is kept, but nobody here knows whether it may be booked.
 """
 
 from __future__ import annotations
@@ -17,7 +21,16 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .models import OCR_FINISHED, InboxDocumentWrite, InboxItem, Money
+from .models import (
+    CREDIT_NOTE,
+    INVOICE,
+    OCR_FAILED,
+    OCR_FINISHED,
+    InboxDocumentWrite,
+    InboxItem,
+    Money,
+    is_unknown_value,
+)
 from .rules import RulesOutcome, check_write_path, get_path
 
 DEFAULT_REQUIRED_FIELDS = (
@@ -35,6 +48,7 @@ FIELD_NAMES = {
     "document.amountIncludingTaxes.excludingTaxes.value": "amount excluding taxes",
     "document.amountIncludingTaxes.includingTaxes.value": "amount including taxes",
     "document.type": "document type",
+    "document.ocrStatus": "OCR status",
     "document.ownerId": "owner",
     "document.dueDate": "due date",
     "document.accountingLabel": "accounting label",
@@ -58,7 +72,8 @@ class GateConfig(BaseModel):
     max_auto_amount: Decimal | None = Field(default=None, gt=0)
     check_duplicate_numbers: bool = True
     currencies_must_match: bool = True
-    allowed_types: list[str] = Field(default_factory=lambda: ["Invoice", "CreditNote"])
+    #: Listing a type Lucca added (once someone has checked what it means) lets it through.
+    allowed_types: list[str] = Field(default_factory=lambda: [INVOICE, CREDIT_NOTE])
     #: An invoice of zero or less is an OCR misread or a credit note filed as an invoice.
     invoices_must_be_positive: bool = True
     #: Lucca does not publish how credit notes are signed, so by default either sign passes.
@@ -74,6 +89,10 @@ class GateConfig(BaseModel):
         for path in paths:
             check_write_path(path)
         return paths
+
+
+#: Hold code for a value Lucca added to an enumeration after this was written.
+UNKNOWN_VALUE = "unknown_value"
 
 
 @dataclass(frozen=True)
@@ -157,6 +176,7 @@ def review(
     missing = _missing_fields(outcome.write, config)
     missing_paths = {path for path, _ in missing}
     return [
+        *_unknown_values(item, outcome.write, config),
         *_ocr(item, config),
         *_rule_failures(outcome),
         *(reason for _, reason in missing),
@@ -170,13 +190,40 @@ def review(
     ]
 
 
+def _unknown_values(
+    item: InboxItem, write: InboxDocumentWrite, config: GateConfig
+) -> Iterator[HoldReason]:
+    """Values of the fields that decide booking that Lucca added since this was written.
+
+    Always checked, even with ``require_ocr_finished`` off: an OCR status nobody has seen may
+    mean anything (archived, deleted, locked). A document type listed in ``allowed_types`` has
+    been looked at by whoever listed it, so it is not unknown to this gate.
+    """
+    status = item.document.ocrStatus
+    if is_unknown_value("document.ocrStatus", status):
+        yield _unknown("document.ocrStatus", status)
+    kind = write.document.type
+    if is_unknown_value("document.type", kind) and kind not in config.allowed_types:
+        yield _unknown("document.type", kind, " or add it to the gate's allowed_types")
+
+
+def _unknown(path: str, value: str | None, remedy: str = "") -> HoldReason:
+    return HoldReason(
+        UNKNOWN_VALUE,
+        f"{FIELD_NAMES[path]} ({path}) is {value!r}, a value this booker does not know (Lucca "
+        f"may have added it): check the document in Lucca and book it by hand{remedy}",
+    )
+
+
 def _ocr(item: InboxItem, config: GateConfig) -> Iterator[HoldReason]:
     status = item.document.ocrStatus
     if not config.require_ocr_finished or status in OCR_FINISHED:
         return
+    if is_unknown_value("document.ocrStatus", status):
+        return  # held as an unknown value: "still Archived" would be a guess
     if status is None:
         message = "Lucca does not say whether reading the document (OCR) has finished"
-    elif status == "Failed":
+    elif status == OCR_FAILED:
         message = "reading the document (OCR) failed: its data must be entered by hand in Lucca"
     else:
         message = f"reading the document (OCR) is still {status}: wait until it has finished"
@@ -205,6 +252,8 @@ def _type(
     kind = write.document.type
     if kind in config.allowed_types or "document.type" in missing_paths:
         return
+    if is_unknown_value("document.type", kind):
+        return  # held as an unknown value, which says more than "not allowed"
     allowed = ", ".join(config.allowed_types) or "none"
     shown = kind or "not set"
     yield HoldReason(
@@ -213,17 +262,24 @@ def _type(
     )
 
 
+def currency_text(currency: str | None) -> str:
+    """A currency as a message shows it (an amount read from some PUT responses has none)."""
+    return currency or "no currency"
+
+
 def _currency_lines(write: InboxDocumentWrite) -> list[tuple[str, str]]:
-    """(which amount, its currency) for every amount on the document."""
+    """(which amount, its currency as shown) for every amount on the document."""
     amounts = write.document.amountIncludingTaxes
     if amounts is None:
         return []
     lines: list[tuple[str, str]] = []
     if amounts.excludingTaxes is not None:
-        lines.append(("excluding taxes", amounts.excludingTaxes.currency))
-    lines += [(f"tax line {n}", tax.currency) for n, tax in enumerate(amounts.taxes, 1)]
+        lines.append(("excluding taxes", currency_text(amounts.excludingTaxes.currency)))
+    lines += [
+        (f"tax line {n}", currency_text(tax.currency)) for n, tax in enumerate(amounts.taxes, 1)
+    ]
     if amounts.includingTaxes is not None:
-        lines.append(("including taxes", amounts.includingTaxes.currency))
+        lines.append(("including taxes", currency_text(amounts.includingTaxes.currency)))
     return lines
 
 
@@ -252,7 +308,7 @@ def _amounts_add_up(write: InboxDocumentWrite, config: GateConfig) -> Iterator[H
     expected = excluding + taxes
     off_by = abs(including - expected)
     if off_by > config.amount_tolerance:
-        currency = amounts.includingTaxes.currency
+        currency = currency_text(amounts.includingTaxes.currency)
         yield HoldReason(
             "amounts_mismatch",
             f"excluding {format_amount(excluding)} + taxes {format_amount(taxes)} = "
@@ -270,14 +326,14 @@ def _sign(write: InboxDocumentWrite, config: GateConfig) -> Iterator[HoldReason]
     total = _including(write)
     if total is None:
         return
-    shown = f"{format_amount(total.value)} {total.currency}"
+    shown = f"{format_amount(total.value)} {currency_text(total.currency)}"
     kind = write.document.type
-    if kind == "Invoice" and config.invoices_must_be_positive and total.value <= 0:
+    if kind == INVOICE and config.invoices_must_be_positive and total.value <= 0:
         yield HoldReason(
             "amount_sign",
             f"an invoice of {shown}: an invoice should be positive (is it a credit note?)",
         )
-    elif kind == "CreditNote" and config.credit_note_sign != "any":
+    elif kind == CREDIT_NOTE and config.credit_note_sign != "any":
         wrong = total.value <= 0 if config.credit_note_sign == "positive" else total.value >= 0
         if wrong:
             yield HoldReason(
@@ -294,8 +350,8 @@ def _ceiling(write: InboxDocumentWrite, config: GateConfig) -> Iterator[HoldReas
         return
     yield HoldReason(
         "above_ceiling",
-        f"amount including taxes {format_amount(total.value)} {total.currency} is above the "
-        f"auto-booking ceiling of {format_amount(ceiling)}",
+        f"amount including taxes {format_amount(total.value)} {currency_text(total.currency)} "
+        f"is above the auto-booking ceiling of {format_amount(ceiling)}",
     )
 
 
@@ -352,6 +408,7 @@ def reasons_json(reasons: list[HoldReason]) -> list[dict[str, Any]]:
 
 
 __all__ = [
+    "UNKNOWN_VALUE",
     "ChainedDuplicates",
     "DuplicateLookup",
     "GateConfig",

@@ -4,20 +4,65 @@ Read shapes keep every field the API sends, known or not (``extra="allow"``): Lu
 fields at any time, and a PUT is the *complete* representation, so a field we drop on the way
 in would be reset on the way out.
 
+Enumerations are open for the same reason: Lucca may add a value at any time, so a field with a
+published list of values takes any string. An unknown value is read, kept and sent back as it
+came; deciding what it means for booking is the review gate's job (it holds the document).
+
 The write shape differs from the read shape (see ``to_write_shape``): read-only fields are not
 sent, and ``owner {id, ...}`` becomes ``ownerId``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
-OcrStatus = Literal["Pending", "Processing", "Processed", "Failed", "NotApplicable"]
-OCR_FINISHED: frozenset[str] = frozenset({"Processed", "NotApplicable"})
+# --- open enumerations -----------------------------------------------------------------------
+
+#: A value of an enumeration Lucca may extend: any string (see ``KNOWN_VALUES``).
+OpenEnum = str
+
+OCR_PENDING = "Pending"
+OCR_PROCESSING = "Processing"
+OCR_PROCESSED = "Processed"
+OCR_FAILED = "Failed"
+OCR_NOT_APPLICABLE = "NotApplicable"
+OCR_STATUSES: frozenset[str] = frozenset(
+    {OCR_PENDING, OCR_PROCESSING, OCR_PROCESSED, OCR_FAILED, OCR_NOT_APPLICABLE}
+)
+OCR_FINISHED: frozenset[str] = frozenset({OCR_PROCESSED, OCR_NOT_APPLICABLE})
+
+INVOICE = "Invoice"
+CREDIT_NOTE = "CreditNote"
+DOCUMENT_TYPES: frozenset[str] = frozenset({INVOICE, CREDIT_NOTE})
+
+BANK_TRANSFER = "BankTransfer"
+PAYMENT_METHODS: frozenset[str] = frozenset({BANK_TRANSFER})
+
+#: Enumerations whose values Lucca publishes, by path, as published when this was written.
+#: A value outside its set is one Lucca added since: valid, but nobody here knows what it means.
+KNOWN_VALUES: Mapping[str, frozenset[str]] = {
+    "document.ocrStatus": OCR_STATUSES,
+    "document.type": DOCUMENT_TYPES,
+    "document.paymentDetails.paymentMethod": PAYMENT_METHODS,
+}
+
+# Free strings Lucca only gives examples of (no list is published, so none is "unknown").
+#: ``document.context.purchase.type``: the value in Lucca's PUT example.
+PURCHASE_SUBSCRIPTION = "Subscription"
+#: ``source.type``: how the document reached the inbox, Lucca's two examples.
+SOURCE_EMAIL = "email"
+SOURCE_UPLOAD = "upload"
+
+
+def is_unknown_value(path: str, value: str | None) -> bool:
+    """True for a value Lucca added after ``KNOWN_VALUES`` was written (null is not a value)."""
+    known = KNOWN_VALUES.get(path)
+    return known is not None and value is not None and value not in known
 
 
 def _decimal_as_json_number(value: Decimal) -> int | float:
@@ -37,13 +82,15 @@ class _ApiModel(BaseModel):
 
 class Money(_ApiModel):
     value: Amount
-    currency: str
+    #: Optional on read: developers.luccasoftware.com's PUT response has no currency, and that
+    #: response must still parse (the document was updated; failing it would lose track of that).
+    currency: str | None = None
 
 
 class TaxLine(_ApiModel):
     rateTypeId: int | None = None
     value: Amount
-    currency: str
+    currency: str | None = None
 
 
 class Amounts(_ApiModel):
@@ -65,7 +112,7 @@ class PurchaseRef(_ApiModel):
     id: int
     href: str | None = None
     name: str | None = None
-    type: str | None = None
+    type: OpenEnum | None = None
 
 
 class DocumentContext(_ApiModel):
@@ -78,14 +125,14 @@ class BankAccount(_ApiModel):
 
 
 class PaymentDetails(_ApiModel):
-    paymentMethod: str | None = None
+    paymentMethod: OpenEnum | None = None
     bankAccount: BankAccount | None = None
 
 
 class _WritableDocumentFields(_ApiModel):
     """The fields of a document that read and write shapes share, value for value."""
 
-    type: Literal["Invoice", "CreditNote"] | None = None
+    type: OpenEnum | None = None
     documentDate: date | None = None
     documentNumber: str | None = None
     amountIncludingTaxes: Amounts | None = None
@@ -104,11 +151,17 @@ class Document(_WritableDocumentFields):
     context: DocumentContext | None = None
     documentBreakdown: dict[str, Any] | None = None
     attachments: list[dict[str, Any]] = Field(default_factory=list)
-    ocrStatus: OcrStatus | None = None
+    ocrStatus: OpenEnum | None = None
     createdAt: datetime | None = None
     modifiedAt: datetime | None = None
     author: dict[str, Any] | None = None
     modifier: dict[str, Any] | None = None
+
+
+class Source(_ApiModel):
+    """``InboxItem.source``: how the document arrived (read-only)."""
+
+    type: OpenEnum | None = None
 
 
 class InboxItem(_ApiModel):
@@ -116,7 +169,7 @@ class InboxItem(_ApiModel):
 
     id: int
     document: Document
-    source: dict[str, Any] | None = None
+    source: Source | None = None
     action: dict[str, Any] | None = None
     createdAt: datetime | None = None
     modifiedAt: datetime | None = None
@@ -161,8 +214,12 @@ READ_ONLY_DOCUMENT_FIELDS: frozenset[str] = frozenset(
 READ_ONLY_ITEM_FIELDS: frozenset[str] = frozenset(
     {"id", "source", "createdAt", "modifiedAt", "author", "modifier"}
 )
-#: Read-only parts of nested references: the write shape carries ids, not display data.
-_PURCHASE_WRITE_FIELDS = ("id", "type")
+#: Top-level fields of the read shape that are not state: the read ``action`` says what is
+#: *available* (shape unpublished), the PUT's ``action`` is a command. Never copied.
+COMMAND_ITEM_FIELDS: frozenset[str] = frozenset({"action"})
+#: Display data of a purchase reference: Lucca fills it in from the purchase itself. Everything
+#: else the purchase carries (``id``, ``type``, fields Lucca adds) is sent back as read.
+READ_ONLY_PURCHASE_FIELDS: frozenset[str] = frozenset({"href", "name"})
 
 
 class WriteDocument(_WritableDocumentFields):
@@ -182,46 +239,91 @@ class WriteAction(_ApiModel):
 
 
 class InboxDocumentWrite(_ApiModel):
-    """Body of ``PUT /cleemy-procurement/services/inbox-documents/{id}``: the whole resource."""
+    """Body of ``PUT /cleemy-procurement/services/inbox-documents/{id}``: the whole resource.
+
+    Unknown writable top-level fields of the item ride along as extras, like those of ``document``.
+    """
 
     document: WriteDocument
     action: WriteAction | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON body. Nulls are sent: a PUT that omits a field may reset it anyway."""
-        return self.model_dump(mode="json", exclude_none=False)
+        """The JSON body: every writable field, nulls included, and ``action`` only if given.
+
+        Nulls are sent because a PUT that omits a field may reset it anyway. ``action`` is the
+        exception: it is a command, not a field of the document, so there is nothing to keep by
+        sending it, and ``"action": null`` is a command of unknown meaning nobody asked for.
+        """
+        body = self.model_dump(mode="json", exclude_none=False)
+        if self.action is None:
+            del body["action"]
+        return body
 
 
 def _write_context(context: DocumentContext | None) -> dict[str, Any] | None:
-    if context is None or context.purchase is None:
-        return None if context is None else {"purchase": None}
-    purchase = context.purchase.model_dump(mode="json", include=set(_PURCHASE_WRITE_FIELDS))
-    return {"purchase": purchase}
+    """Every key of ``context`` as read; the purchase loses only its display data."""
+    if context is None:
+        return None
+    written = context.model_dump(mode="json")
+    if context.purchase is not None:
+        written["purchase"] = context.purchase.model_dump(
+            mode="json", exclude=set(READ_ONLY_PURCHASE_FIELDS)
+        )
+    return written
+
+
+def _unknown_writable(
+    model: BaseModel, read_only: frozenset[str], written: frozenset[str]
+) -> dict[str, Any]:
+    """The fields this model does not know, minus read-only ones and names the write sets itself.
+
+    An unknown field named like a write-shape field (Lucca adding ``ownerId`` to the read shape,
+    say) is left to the write's own mapping, which is what the write means by that name.
+    """
+    return {
+        key: value
+        for key, value in (model.model_extra or {}).items()
+        if key not in read_only and key not in written
+    }
+
+
+_WRITE_DOCUMENT_NAMES = frozenset(WriteDocument.model_fields)
+_WRITE_BODY_NAMES = frozenset(InboxDocumentWrite.model_fields)
 
 
 def to_write_shape(item: InboxItem) -> InboxDocumentWrite:
-    """Map an inbox item (read shape) to the PUT body (write shape).
+    """Map an inbox item (read shape) to the PUT body (write shape), losing no writable data.
 
-    Read-only fields are left out, ``owner`` becomes ``ownerId``, the purchase reference keeps
-    only its id and type, and every field this model does not know is carried through untouched.
-    ``action`` is not carried: the read shape's ``action`` describes what is *available*, its
-    shape is not published, and the PUT's ``action`` is a command; we only send one on purpose.
+    Read-only fields are left out, ``owner`` becomes ``ownerId``, the purchase reference loses
+    its display data (``href``, ``name``), and every field this model does not know, at any depth
+    and at the top level, is carried through untouched. ``action`` is not carried (see
+    ``COMMAND_ITEM_FIELDS``): the PUT's ``action`` is a command, sent only on purpose.
+
+    Which of Lucca's two published bodies: the superset. developers.lucca.fr's PUT body has
+    ``document.type``, ``context.purchase.type``, a ``currency`` on every amount and
+    ``paymentDetails.paymentMethod``; developers.luccasoftware.com's leaves those four out. We
+    send all four, with the values as read. A server following lucca.fr treats them as writable
+    fields of a complete representation: leaving them out would reset them (a document about to
+    be booked with no type, amounts with no currency) or be refused. A server following
+    luccasoftware.com does not bind them: JSON members a model does not declare are ignored
+    (ASP.NET's default), and a field the PUT cannot write is a field the PUT cannot reset, so
+    sending them loses nothing there. The values are the ones read, so under either server they
+    change nothing unless a rule changed them on purpose. The superset's one failure mode is a
+    server that refuses unknown members: a loud 400 and a failed document, never silent loss,
+    which is what sending the subset would risk under lucca.fr. One limit stays under
+    luccasoftware.com: a rule that changes one of the four has no effect there, and that
+    version's response carries neither ``type`` nor ``currency`` to show it.
     """
     doc = item.document
-    known = set(Document.model_fields)
-    unknown_writable = {
-        key: value
-        for key, value in (doc.model_extra or {}).items()
-        if key not in READ_ONLY_DOCUMENT_FIELDS and key not in known
-    }
     shared = {name: getattr(doc, name) for name in _WritableDocumentFields.model_fields}
     write = WriteDocument(
         ownerId=doc.owner.id if doc.owner else None,
         context=_write_context(doc.context),
         **shared,
-        **unknown_writable,
+        **_unknown_writable(doc, READ_ONLY_DOCUMENT_FIELDS, _WRITE_DOCUMENT_NAMES),
     )
-    return InboxDocumentWrite(document=write)
+    top_level = _unknown_writable(item, READ_ONLY_ITEM_FIELDS, _WRITE_BODY_NAMES)
+    return InboxDocumentWrite(document=write, **top_level)
 
 
 # --- queue message ---------------------------------------------------------------------------

@@ -3,19 +3,27 @@
 Outcomes, each recorded in the ledger:
 
 * **booked** — updated if the rules changed something, then booked;
-* **held** — the review gate (or a rule) says a person must look; nothing is touched in Lucca;
+* **held** — the review gate (or a rule) says a person must look; nothing is booked;
 * **failed** — a permanent error: the message goes to the dead-letter queue with its reason;
 * retryable trouble raises ``RetryableError`` so SQS delivers the message again;
 * a busy request budget raises ``DeferDocument``: the message is handed back with a delay and is
   never counted as a failure.
 
+Never revert a person's edit: a PUT is the whole document and Lucca honours no precondition, so
+a PUT is built from a read made in this attempt — the GET sent right before it when the decision
+was taken on the listed item — and the decision is taken again if the document moved since the
+listing. (An edit landing while our PUT is on its way is the one window no client can close.)
+Lucca's answer to the PUT is what gets booked, so the gate looks at it again.
+
 Exactly once: the ledger says ``BOOKING`` before the book call. If that call's answer is lost
 (dropped connection, timeout, crash) and a later attempt finds the document gone from the inbox,
-our own earlier call booked it, and it is recorded as booked, not booked again.
+our own earlier call booked it, and it is recorded as booked, not booked again. A refusal after
+such a call proves nothing: the document is held for a person, its invoice number kept.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -25,12 +33,23 @@ from typing import Any, Literal
 from .budget import BudgetBusy
 from .client import LuccaClient
 from .errors import NotFoundError, PermanentError
-from .gate import GateConfig, HoldReason, duplicate_number, duplicate_scope, review
+from .gate import (
+    FIELD_NAMES,
+    GateConfig,
+    HoldReason,
+    duplicate_number,
+    duplicate_scope,
+    review,
+)
 from .ledger import TOUCHED, DocumentState, Ledger, Status
-from .models import DocumentMessage, InboxItem
-from .rules import RuleSet, RulesOutcome
+from .models import DocumentMessage, InboxDocumentWrite, InboxItem, to_write_shape
+from .rules import FieldChange, RuleSet, RulesOutcome, diff_json
 
 Outcome = Literal["booked", "already_booked", "held", "dry_run"]
+#: Hold: a book was refused after a call of ours that may have booked it; a person checks.
+BOOK_UNCERTAIN = "book_uncertain"
+#: Hold: Lucca's answer to our PUT differs from what was sent and the rules would PUT again.
+UPDATE_NOT_KEPT = "update_not_kept"
 
 
 class DeferDocument(Exception):
@@ -60,6 +79,25 @@ class ProcessResult:
     updated: bool = False
     requests: int = 0
     request_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one document, as it stands in ``item``: hold it when ``reasons``."""
+
+    item: InboxItem
+    outcome: RulesOutcome
+    reasons: list[HoldReason] = field(default_factory=list)
+    #: Extra audit detail: what was seen on the way (a change since the listing, an answer
+    #: that differs from what was sent).
+    detail: dict[str, Any] = field(default_factory=dict)
+    #: A hold is looked at again after ``held_recheck_seconds``; off when time cannot help.
+    recheck: bool = True
+    #: A hold is looked at again once the configuration changes; off when no rule can help.
+    reconsider: bool = True
+
+    def ledger_detail(self) -> dict[str, Any]:
+        return {**_decision_detail(self.outcome), **self.detail}
 
 
 @dataclass
@@ -108,59 +146,97 @@ class DocumentProcessor:
     # --- steps -------------------------------------------------------------------------------
 
     def _process(self, message: DocumentMessage, state: DocumentState | None) -> ProcessResult:
-        item = self._current_item(message, state)
-        outcome = self.rules.apply(item)
-        today = datetime.fromtimestamp(self.clock(), UTC).date()
-        reasons = review(item, outcome, self.gate, self.ledger, today=today)
-        modified_at = _modified_at(item)
-        if reasons:
-            return self._hold(item, outcome, reasons, modified_at)
+        item, listed = self._current_item(message, state)
+        decision = self._decide(item)
+        if decision.reasons:
+            return self._hold(decision)
         if self.dry_run:
-            self.ledger.record(
-                item.document_id,
-                Status.PLANNED,
-                "dry_run",
-                modified_at=modified_at,
-                reasons=["dry run: would book"],
-                detail=_decision_detail(outcome),
-            )
-            return ProcessResult(item.document_id, "dry_run", ("dry run: would book",))
-        duplicate = self._claim_number(item, outcome)
-        if duplicate is not None:
-            return self._hold(item, outcome, [duplicate], modified_at)
-        try:
-            if outcome.changed:
-                item = self._update(item, outcome)
-                modified_at = _modified_at(item)
-            self._book(item.document_id, state, modified_at, outcome)
-        except PermanentError:
-            # Not booked after all: the number must not block the document that replaces it.
-            self._release_number(item, outcome)
-            raise
-        return ProcessResult(item.document_id, "booked", updated=outcome.changed)
+            return self._plan(decision)
+        if decision.outcome.changed and listed:
+            # The read and the PUT built from it go out one right after the other, not a budget
+            # interval apart: an edit landing between the two would be reverted.
+            with self.client.back_to_back(2):
+                return self._update_and_book(self._reread(decision), state)
+        return self._update_and_book(decision, state)
 
-    def _current_item(self, message: DocumentMessage, state: DocumentState | None) -> InboxItem:
-        """The listed item while fresh and untouched by an earlier attempt; else a GET."""
+    def _update_and_book(self, decision: Decision, state: DocumentState | None) -> ProcessResult:
+        if decision.reasons:
+            return self._hold(decision)
+        duplicate = self._claim_number(decision.item, decision.outcome)
+        if duplicate is not None:
+            return self._hold(replace(decision, reasons=[duplicate]))
+        updated = decision.outcome.changed
+        if updated:
+            decision = self._update(decision, state)
+            if decision.reasons:
+                return self._hold(decision)
+        return self._book(decision, state, updated=updated)
+
+    def _current_item(
+        self, message: DocumentMessage, state: DocumentState | None
+    ) -> tuple[InboxItem, bool]:
+        """The listed item while fresh and untouched by an earlier attempt; else a GET.
+
+        The flag says the item came from the listing: it may be up to ``listing_fresh_seconds``
+        old, good enough to book as it is, not to build a PUT from (see ``_reread``).
+        """
         touched = state is not None and state.status in TOUCHED
         if message.item is not None and message.listedAt is not None and not touched:
             age = self.clock() - message.listedAt.timestamp()
             if 0 <= age <= self.listing_fresh_seconds:
-                return message.item
-        return self.client.get_document(message.documentId)
+                return message.item, True
+        return self.client.get_document(message.documentId), False
 
-    def _hold(
-        self, item: InboxItem, outcome: RulesOutcome, reasons: list[HoldReason], modified_at: str
-    ) -> ProcessResult:
-        texts = [f"{r.code}: {r.message}" for r in reasons]
+    def _decide(self, item: InboxItem) -> Decision:
+        outcome = self.rules.apply(item)
+        return Decision(item, outcome, self._review(item, outcome))
+
+    def _review(self, item: InboxItem, outcome: RulesOutcome) -> list[HoldReason]:
+        today = datetime.fromtimestamp(self.clock(), UTC).date()
+        return review(item, outcome, self.gate, self.ledger, today=today)
+
+    def _reread(self, decision: Decision) -> Decision:
+        """Read the document again just before a PUT built from the listing.
+
+        A PUT replaces the whole document and Lucca honours no precondition: a body built from
+        an item listed minutes ago would put back every value a person changed since. So the
+        body is built from what Lucca holds now, and the decision taken again when it moved
+        (it may need no update any more, or be held). One GET, only for documents to update.
+        """
+        listed = decision.item
+        fresh = self.client.get_document(listed.document_id)
+        if not _changed_since(listed, fresh):
+            return decision
+        again = self._decide(fresh)
+        seen = {"listedModifiedAt": _modified_at(listed), "modifiedAt": _modified_at(fresh)}
+        return replace(again, detail={**again.detail, "changedSinceListing": seen})
+
+    def _plan(self, decision: Decision) -> ProcessResult:
+        item = decision.item
+        self.ledger.record(
+            item.document_id,
+            Status.PLANNED,
+            "dry_run",
+            modified_at=_modified_at(item),
+            reasons=["dry run: would book"],
+            detail=decision.ledger_detail(),
+        )
+        return ProcessResult(item.document_id, "dry_run", ("dry run: would book",))
+
+    def _hold(self, decision: Decision) -> ProcessResult:
+        """Record a hold; a change in Lucca re-opens it, and time and a new configuration do
+        unless the decision says they cannot help."""
+        item = decision.item
+        texts = [f"{r.code}: {r.message}" for r in decision.reasons]
         self.ledger.record(
             item.document_id,
             Status.HELD,
             "held",
-            modified_at=modified_at,
+            modified_at=_modified_at(item),
             reasons=texts,
-            detail=_decision_detail(outcome),
-            recheck_at=self.clock() + self.held_recheck_seconds,
-            config=self.config or None,
+            detail=decision.ledger_detail(),
+            recheck_at=self.clock() + self.held_recheck_seconds if decision.recheck else None,
+            config=(self.config or None) if decision.reconsider else None,
         )
         return ProcessResult(item.document_id, "held", tuple(texts))
 
@@ -185,57 +261,155 @@ class DocumentProcessor:
             f"invoice number {number} is already used by document {other} ({scope})",
         )
 
-    def _release_number(self, item: InboxItem, outcome: RulesOutcome) -> None:
+    def _release_number(
+        self, item: InboxItem, outcome: RulesOutcome, state: DocumentState | None
+    ) -> None:
+        """Give the number back: only when no booking call of ours can have gone through.
+
+        The callers know this attempt's book was never sent or was refused at its only call;
+        an earlier attempt that marked BOOKING may still have booked the document, and then
+        the number must keep blocking another document that carries it.
+        """
+        if _was_booking(state):
+            return
         key = self._number_key(item, outcome)
         if key is not None:
             self.ledger.release_number(*key, item.document_id)
 
-    def _update(self, item: InboxItem, outcome: RulesOutcome) -> InboxItem:
-        updated = self.client.update_document(item.document_id, outcome.write)
+    def _update(self, decision: Decision, state: DocumentState | None) -> Decision:
+        """PUT the rules' changes, then decide again on Lucca's answer (what it now holds)."""
+        item, sent = decision.item, decision.outcome
+        try:
+            answer = self.client.update_document(item.document_id, sent.write)
+        except PermanentError:
+            # Not updated, so not booked: the number must not block the document replacing it.
+            self._release_number(item, sent, state)
+            raise
         self.ledger.record(
             item.document_id,
             Status.UPDATED,
             "updated",
-            modified_at=_modified_at(updated),
-            detail={**_decision_detail(outcome), "requestIds": self._new_request_ids()},
+            modified_at=_modified_at(answer),
+            detail={**decision.ledger_detail(), "requestIds": self._new_request_ids()},
         )
-        return updated
+        answered = self._decide_on_answer(decision, answer)
+        if not answered.reasons:
+            answered = self._follow_number(decision, answered, state)
+        if answered.reasons:
+            self._release_number(item, sent, state)  # held before any book call
+        return answered
+
+    def _decide_on_answer(self, decision: Decision, answer: InboxItem) -> Decision:
+        """The gate on what Lucca answered the PUT with: that is what a book would book.
+
+        Lucca may not keep what was sent (an amount normalised, a field reset). Then the
+        decision is taken on what it holds; if the rules would change it again, a second PUT
+        would likely be answered the same way: held for a person instead of a ping-pong.
+        """
+        sent = decision.outcome
+        holds_item = _as_answered(decision.item, answer)
+        holds = to_write_shape(holds_item)
+        differences = diff_json(_state_json(sent.write), _state_json(holds))
+        if not differences:
+            # Kept as sent; read-only fields (OCR status ...) may still have moved.
+            kept = RulesOutcome(holds, sent.applied, sent.changes)
+            return Decision(holds_item, kept, self._review(holds_item, kept), decision.detail)
+        detail = {
+            **decision.detail,
+            "answerDiffers": [
+                {"field": c.path, "sent": c.before, "answer": c.after} for c in differences
+            ],
+        }
+        again = self.rules.apply(holds_item)
+        if again.changed:
+            reason = HoldReason(UPDATE_NOT_KEPT, _not_kept_message(differences))
+            # Asking again later would get the same answer; new rules might not.
+            return Decision(holds_item, again, [reason], detail, recheck=False)
+        # The rules are content with what Lucca holds; the audit keeps what they did.
+        now = RulesOutcome(again.write, sent.applied, sent.changes, again.failed)
+        return Decision(holds_item, now, self._review(holds_item, now), detail)
+
+    def _follow_number(
+        self, sent: Decision, answered: Decision, state: DocumentState | None
+    ) -> Decision:
+        """Lucca's answer may carry another invoice number (normalised): claim that one."""
+        before = self._number_key(sent.item, sent.outcome)
+        if self._number_key(answered.item, answered.outcome) == before:
+            return answered
+        duplicate = self._claim_number(answered.item, answered.outcome)
+        if duplicate is not None:
+            return replace(answered, reasons=[duplicate])
+        self._release_number(sent.item, sent.outcome, state)
+        return answered
 
     def _book(
-        self,
-        document_id: int,
-        state: DocumentState | None,
-        modified_at: str,
-        outcome: RulesOutcome,
-    ) -> None:
+        self, decision: Decision, state: DocumentState | None, *, updated: bool
+    ) -> ProcessResult:
+        item, outcome = decision.item, decision.outcome
+        document_id, modified_at = item.document_id, _modified_at(item)
         self.ledger.record(document_id, Status.BOOKING, "booking", modified_at=modified_at)
         calls_before = self.client.requests_sent["book"]
         try:
             self.client.book_document(document_id)
-        except PermanentError:
-            # Gone from the inbox proves *our* booking only if a call of ours may have been
-            # applied unseen: this one retried, or an earlier attempt's (the ledger said
-            # BOOKING). Otherwise someone else booked or deleted it: not ours to record.
+        except PermanentError as error:
+            # A refusal proves nothing was booked only for the first and only call, with no
+            # earlier attempt's call (the ledger said BOOKING) that may have been applied unseen.
             retried = self.client.requests_sent["book"] - calls_before > 1
-            earlier = state is not None and state.status is Status.BOOKING
-            if not (retried or earlier) or not self._left_inbox(document_id):
+            if not (retried or _was_booking(state)):
+                self._release_number(item, outcome, state)
                 raise
-            confirmed = "booking answered an error, but the document has left the inbox"
-            self.ledger.record(
-                document_id,
-                Status.BOOKED,
-                "booked",
-                modified_at=modified_at,
-                detail={"confirmedBy": confirmed, "requestIds": self._new_request_ids()},
-            )
-            return
+            return self._refused_after_a_possible_booking(decision, error, updated=updated)
         self.ledger.record(
             document_id,
             Status.BOOKED,
             "booked",
             modified_at=modified_at,
-            detail={"rulesApplied": list(outcome.applied), "requestIds": self._new_request_ids()},
+            detail={
+                "rulesApplied": list(outcome.applied),
+                **decision.detail,
+                "requestIds": self._new_request_ids(),
+            },
         )
+        return ProcessResult(document_id, "booked", updated=updated)
+
+    def _refused_after_a_possible_booking(
+        self, decision: Decision, error: PermanentError, *, updated: bool
+    ) -> ProcessResult:
+        """A book refused after a call of ours that may have been applied unseen.
+
+        Gone from the inbox: that call booked it. Still there, or no way to tell: the call may
+        have gone through all the same, so the number stays claimed and a person checks in
+        Lucca. Not the dead-letter queue (a replay would book blind), and no automatic recheck.
+        """
+        document_id = decision.item.document_id
+        try:
+            gone = self._left_inbox(document_id)
+        except PermanentError:
+            gone = False
+        if gone:
+            confirmed = "booking answered an error, but the document has left the inbox"
+            self.ledger.record(
+                document_id,
+                Status.BOOKED,
+                "booked",
+                modified_at=_modified_at(decision.item),
+                detail={"confirmedBy": confirmed, "requestIds": self._new_request_ids()},
+            )
+            return ProcessResult(document_id, "booked", updated=updated)
+        reason = HoldReason(
+            BOOK_UNCERTAIN,
+            f"booking was refused ({error}) after an earlier booking call of ours that may have "
+            f"gone through: check in Lucca whether document {document_id} is booked before "
+            "booking it by hand; its invoice number stays claimed",
+        )
+        detail = {
+            **decision.detail,
+            "errorType": type(error).__name__,
+            "requestIds": self._new_request_ids(),
+        }
+        # Neither time nor new rules tell whether it was booked: a person does.
+        held = replace(decision, reasons=[reason], detail=detail, recheck=False, reconsider=False)
+        return self._hold(held)
 
     def _left_inbox(self, document_id: int) -> bool:
         """After a refused book: is the document gone (booked by our lost earlier call)?"""
@@ -249,7 +423,7 @@ class DocumentProcessor:
         self, document_id: int, state: DocumentState | None, error: str
     ) -> ProcessResult:
         """404 before booking: booked by our own lost call if we were booking, else an error."""
-        if state is not None and state.status is Status.BOOKING:
+        if _was_booking(state):
             self.ledger.record(
                 document_id,
                 Status.BOOKED,
@@ -272,6 +446,69 @@ class DocumentProcessor:
 
     def _new_request_ids(self) -> list[str]:
         return list(self.client.request_ids[self._request_ids_seen :])
+
+
+def _was_booking(state: DocumentState | None) -> bool:
+    """An earlier attempt's book call may have been applied unseen: it marked BOOKING, or it
+    was held because a refusal after such a call left that open (a later delivery must not
+    take a refusal for proof either)."""
+    if state is None:
+        return False
+    if state.status is Status.BOOKING:
+        return True
+    uncertain = f"{BOOK_UNCERTAIN}:"
+    return state.status is Status.HELD and any(r.startswith(uncertain) for r in state.reasons)
+
+
+def _changed_since(listed: InboxItem, fresh: InboxItem) -> bool:
+    """Anything moved since the listing: the stamp, or any value (a stamp may not move)."""
+    if listed.changed_at != fresh.changed_at:
+        return True
+    return listed.model_dump(mode="json") != fresh.model_dump(mode="json")
+
+
+def _as_answered(read: InboxItem, answer: InboxItem) -> InboxItem:
+    """What Lucca holds after the PUT by its answer; where the answer is silent, as last read.
+
+    One published version of the PUT's response leaves out ``type``, ``ocrStatus`` and every
+    ``currency``. A field the answer does not carry says nothing; a reset field comes back null.
+    """
+    said = answer.model_dump(mode="json", exclude_unset=True)
+    return InboxItem.model_validate(_overlay(read.model_dump(mode="json"), said))
+
+
+def _overlay(base: Any, top: Any) -> Any:
+    """``top`` over ``base``, key by key; lists of the same length item by item."""
+    if isinstance(base, dict) and isinstance(top, dict):
+        return {**base, **{key: _overlay(base.get(key), value) for key, value in top.items()}}
+    if isinstance(base, list) and isinstance(top, list) and len(base) == len(top):
+        return [_overlay(old, new) for old, new in zip(base, top, strict=True)]
+    return top
+
+
+def _state_json(write: InboxDocumentWrite) -> dict[str, Any]:
+    """The document's state in a write body: ``action`` is a command, never held by Lucca."""
+    return {key: value for key, value in write.to_json().items() if key != "action"}
+
+
+def _not_kept_message(differences: list[FieldChange]) -> str:
+    fields = "; ".join(
+        f"{_field_label(c.path)}: sent {_shown(c.before)}, Lucca holds {_shown(c.after)}"
+        for c in differences
+    )
+    return (
+        f"Lucca did not keep the update as sent ({fields}) and the update rules would change "
+        "it again: not updated a second time; a person must look"
+    )
+
+
+def _field_label(path: str) -> str:
+    name = FIELD_NAMES.get(path)
+    return f"{name} ({path})" if name else path
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def _modified_at(item: InboxItem) -> str:

@@ -45,6 +45,7 @@ from pydantic import (
 
 from .fingerprint import DEFAULT_RULES_RESOURCE, SSM_PREFIX, bundled_rules_text
 from .models import (
+    KNOWN_VALUES,
     READ_ONLY_DOCUMENT_FIELDS,
     READ_ONLY_ITEM_FIELDS,
     Document,
@@ -630,8 +631,15 @@ def compile_set_value(raw: Any) -> SetValue:
 
 def _check_literal_type(path: str, value: SetValue) -> None:
     """A literal for a known field must fit its type: caught at load, not on the night run."""
+    if not isinstance(value, LiteralValue):
+        return
+    known = KNOWN_VALUES.get(path)
+    if known is not None and value.value is not None and value.value not in known:
+        # The model takes any string (Lucca adds values); a rule author's new value is a typo.
+        choices = ", ".join(sorted(known))
+        raise ValueError(f"{value.value!r} does not fit {path}: one of {choices} or null")
     parts = path.split(".")
-    if not isinstance(value, LiteralValue) or parts[0] != "document" or len(parts) != 2:
+    if parts[0] != "document" or len(parts) != 2:
         return
     field = WriteDocument.model_fields.get(parts[1])
     if field is None or field.annotation is None:
