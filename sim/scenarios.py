@@ -462,7 +462,7 @@ SCENARIOS: dict[str, Callable[..., Scenario | list[Scenario]]] = {
     "backlog": lambda sizes=(1000, 10000, 100000), seed=7: [
         backlog(size, updates=updates, seed=seed) for size in sizes for updates in (False, True)
     ],
-    "week": lambda seed=7, per_day=500: [week(per_day, seed=seed)],
+    "week": lambda seed=7, per_day=500, rules=None: [week(per_day, seed=seed, rules=rules)],
     "neighbour": lambda seed=7: [neighbour(seed=seed)],
     "outage": lambda seed=7, per_day=500: [outage(per_day, seed=seed)],
     "faults": lambda seed=7, per_day=500: [faults(per_day, seed=seed)],

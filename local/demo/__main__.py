@@ -196,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
         _say("")
         _say(format_summary(verdict, elapsed=time.monotonic() - started))
         _say(_phases(pipeline))
+        text, sent = pipeline.morning_digest()
+        _say("\nThe morning digest this run would send (the deployed function sent it to the")
+        _say(f"digest topic: {sent.get('bytes', 0):,} bytes):\n")
+        _say("\n".join(f"  | {line}" for line in text.splitlines()))
         rc = 0 if verdict.ok else 1
         if args.keep:
             _say(_keep_instructions(pipeline))

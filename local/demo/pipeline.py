@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
+from zoneinfo import ZoneInfo
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from cleemy_booker.digest import compose, gather
 from cleemy_booker.ledger import DocumentState, Ledger, Status
 from local.demo.report import (
     BOOKABLE,
@@ -372,6 +374,19 @@ class LocalPipeline:
 
     def invoke_processor(self, event: Mapping[str, Any]) -> dict[str, Any]:
         return self.invoke("DocumentProcessorFunctionName", dict(event))
+
+    def morning_digest(self) -> tuple[str, dict[str, Any]]:
+        """The digest this run would send (composed here from the stack's ledger, as the
+        deployed function composes it), then the deployed function's own run, which
+        publishes it to the digest topic and marks the period told."""
+        data = gather(self.ledger, now=time.time(), settle_seconds=0)
+        zone = ZoneInfo("Europe/Paris")  # the template's TimeZone, which the demo keeps
+        digest = compose(data, stack=self.options.stack_name, zone=zone, all_clear=True)
+        text = digest.text if digest is not None else "(nothing to say)"
+        subject = digest.subject if digest is not None else ""
+        return f"Subject: {subject}\n\n{text}", self.invoke(
+            "MorningDigestFunctionName", {"allClear": True}
+        )
 
     # --- observing ---------------------------------------------------------------------------
 

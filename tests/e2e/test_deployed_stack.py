@@ -200,3 +200,17 @@ def test_the_built_layer_holds_exactly_the_pinned_versions(deployed: LocalPipeli
     # Built for the architecture ministack runs (the template's default is arm64).
     (compiled,) = layer.glob("pydantic_core/_pydantic_core.*.so")
     assert "x86_64" in compiled.name
+
+
+def test_the_deployed_digest_tells_what_awaits_a_person(deployed: LocalPipeline) -> None:
+    """The scheduled digest function runs on the stack: it reads the held documents the ledger
+    has and publishes (the period then counts as told)."""
+    text, report = deployed.morning_digest()
+    held = len(by_category(deployed).get("incomplete", [])) + len(
+        by_category(deployed).get("amounts_mismatch", [])
+    )
+    assert report["sent"] is True
+    assert report["held"] >= held > 0
+    assert "WHAT NEEDS A PERSON" in text
+    assert "held for review" in text
+    assert "arn:" not in text

@@ -4,6 +4,7 @@ leases and counts."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -11,7 +12,8 @@ import pytest
 from moto import mock_aws
 
 from cleemy_booker import ledger as ledger_module
-from cleemy_booker.ledger import LeaseResult, Ledger, Status
+from cleemy_booker.clock import utc_iso
+from cleemy_booker.ledger import BookingTrail, DocumentSummary, LeaseResult, Ledger, Status
 from tests.aws import REGION, create_ledger_table
 
 NOW = 1_800_000_000.0
@@ -238,3 +240,152 @@ def test_a_count_reads_at_most_count_max_pages(
     paged = SmallPages(ledger._ddb)
     assert Ledger(paged, ledger.table).count_in_status(Status.HELD) == 4
     assert paged.queries == 2
+
+
+# --- what a document is, how long it waits ----------------------------------------------------
+
+SUMMARY = DocumentSummary(
+    document_number="F-2026-001",
+    type="Invoice",
+    owner_id=7,
+    owner_name="Ada Martin",
+    excluding_taxes=Decimal("1000"),
+    taxes=Decimal("234.5"),
+    including_taxes=Decimal("1234.50"),
+    currency="EUR",
+    document_date="2026-03-01",
+)
+
+
+def test_a_summary_is_kept_until_a_decision_brings_another(ledger: Ledger) -> None:
+    ledger.record(1, Status.HELD, "held", reasons=["amounts_mismatch: x"], summary=SUMMARY)
+    state = ledger.state(1)
+    assert state is not None
+    assert state.summary == SUMMARY
+    ledger.claim_for_queue(1, "m2", now=NOW, ttl_seconds=3600)
+    ledger.record(1, Status.FAILED, "failed", reasons=["not in the inbox: 404"])  # no item
+    failed = ledger.state(1)
+    assert failed is not None
+    assert failed.summary == SUMMARY
+    other = DocumentSummary(document_number="F-2026-002", including_taxes=Decimal("1E+3"))
+    ledger.record(1, Status.BOOKED, "booked", summary=other)
+    booked = ledger.state(1)
+    assert booked is not None
+    assert booked.summary == other
+    assert ledger.in_status(Status.BOOKED)[0].summary == other  # the status index has it too
+
+
+def test_a_long_text_is_cut_in_the_summary(ledger: Ledger) -> None:
+    long = DocumentSummary(document_number="N" * 5000, owner_name="é" * 5000)
+    ledger.record(1, Status.HELD, "held", summary=long)
+    state = ledger.state(1)
+    assert state is not None
+    assert state.summary == DocumentSummary(
+        document_number="N" * ledger_module.SUMMARY_TEXT_MAX,
+        owner_name="é" * ledger_module.SUMMARY_TEXT_MAX,
+    )
+
+
+@pytest.mark.parametrize("absurd", ["1E+300", "1" * 50, "1E-200"])
+def test_an_amount_dynamodb_would_refuse_is_left_out_not_fatal(ledger: Ledger, absurd: str) -> None:
+    ledger.record(
+        1,
+        Status.HELD,
+        "held",
+        summary=DocumentSummary(document_number="F-1", including_taxes=Decimal(absurd)),
+    )
+    state = ledger.state(1)
+    assert state is not None
+    assert state.summary == DocumentSummary(document_number="F-1")
+
+
+def test_a_hold_looked_at_again_waits_since_its_first_hold(clocked: tuple[Ledger, Clock]) -> None:
+    ledger, clock = clocked
+    ledger.record(1, Status.HELD, "held", modified_at="m1", reasons=["x: y"], recheck_at=NOW)
+    first = ledger.state(1)
+    assert first is not None
+    assert first.held_since == first.updated_at == utc_iso(NOW)
+    clock.now = NOW + 6 * 3600  # the recheck: queued again, held again
+    assert ledger.claim_for_queue(1, "m1", now=clock.now, ttl_seconds=3600).claimed
+    ledger.record(1, Status.HELD, "held", modified_at="m1", reasons=["x: y"])
+    again = ledger.state(1)
+    assert again is not None
+    assert (again.waiting_since, again.updated_at) == (utc_iso(NOW), utc_iso(clock.now))
+    ledger.record(1, Status.BOOKED, "booked")
+    booked = ledger.state(1)
+    assert booked is not None
+    assert booked.held_since == ""
+
+
+def test_documents_booked_in_a_period_include_its_start_not_its_end(
+    clocked: tuple[Ledger, Clock],
+) -> None:
+    ledger, clock = clocked
+    for document_id, at in ((1, NOW - 1), (2, NOW), (3, NOW + 60), (4, NOW + 120)):
+        clock.now = at
+        ledger.record(document_id, Status.BOOKED, "booked")
+    clock.now = NOW + 30
+    ledger.record(5, Status.FAILED, "failed")
+    start, end = utc_iso(NOW), utc_iso(NOW + 120)
+    booked = ledger.in_status_between(Status.BOOKED, start, end)
+    assert [state.document_id for state in booked] == [2, 3]
+    later = ledger.in_status_between(Status.BOOKED, end, utc_iso(NOW + 600))
+    assert [state.document_id for state in later] == [4]
+    assert ledger.in_status_between(Status.BOOKED, end, start) == []  # no error either
+
+
+def test_the_oldest_document_in_a_status_is_read_alone(clocked: tuple[Ledger, Clock]) -> None:
+    ledger, clock = clocked
+    assert ledger.oldest_in_status(Status.QUEUED) is None
+    for document_id, at in ((1, NOW + 60), (2, NOW), (3, NOW + 30)):
+        clock.now = at
+        ledger.claim_for_queue(document_id, "m", now=at, ttl_seconds=3600)
+    oldest = ledger.oldest_in_status(Status.QUEUED)
+    assert oldest is not None
+    assert (oldest.document_id, oldest.updated_at) == (2, utc_iso(NOW))
+
+
+def test_the_digest_mark_only_moves_forward(ledger: Ledger) -> None:
+    assert ledger.digest_published_until("daily") is None
+    assert ledger.mark_digest_published("daily", utc_iso(NOW))
+    assert not ledger.mark_digest_published("daily", utc_iso(NOW - 86400))  # a late run
+    assert not ledger.mark_digest_published("daily", utc_iso(NOW))  # the same run again
+    assert ledger.digest_published_until("daily") == utc_iso(NOW)
+    assert ledger.mark_digest_published("daily", utc_iso(NOW + 86400))
+    assert ledger.digest_published_until("daily") == utc_iso(NOW + 86400)
+    assert ledger.digest_published_until("weekly") is None
+    assert ledger.in_status(Status.HELD) == []  # outside the status index
+
+
+def test_the_booking_trail_gathers_every_update_and_each_request_id_once(ledger: Ledger) -> None:
+    label = {"field": "document.accountingLabel", "before": None, "after": "F-1"}
+    due = {"field": "document.dueDate", "before": None, "after": "2026-04-01"}
+    # An attempt updated the document and crashed; the next one held it (nothing sent), then
+    # one updated it again and booked it.
+    ledger.record(
+        1,
+        Status.UPDATED,
+        "updated",
+        detail={"rulesApplied": ["label"], "diff": [label], "requestIds": ["get-1", "put-1"]},
+    )
+    ledger.record(
+        1, Status.HELD, "held", detail={"rulesApplied": ["would"], "diff": [], "requestIds": []}
+    )
+    ledger.record(
+        1,
+        Status.UPDATED,
+        "updated",
+        detail={"rulesApplied": ["due date"], "diff": [due], "requestIds": ["put-2"]},
+    )
+    ledger.record(1, Status.BOOKING, "booking")
+    ledger.record(
+        1,
+        Status.BOOKED,
+        "booked",
+        detail={"rulesApplied": ["due date"], "requestIds": ["put-2", "book-2"]},
+    )
+    assert ledger.trail_of_booking(1) == BookingTrail(
+        rules=("label", "due date"),
+        changes=(label, due),
+        request_ids=("get-1", "put-1", "put-2", "book-2"),
+    )

@@ -229,11 +229,12 @@ def test_the_put_is_built_from_the_read_made_just_before_it(lucca: Lucca) -> Non
     assert lucca.requests(doc) == ["get", "put", "book"]
 
 
-def test_the_read_and_the_put_go_out_back_to_back_not_a_budget_interval_apart(
+def test_the_read_the_put_and_the_book_go_out_back_to_back_not_a_budget_interval_apart(
     lucca: Lucca,
 ) -> None:
     """Paced by the request budget (40 a minute: 1.5 s apart), an edit would have 1.5 s to land
-    between our read and our PUT; back to back, only the PUT's own way to Lucca."""
+    between our read and our PUT; back to back, only the PUT's own way to Lucca. The book
+    follows at once: a budget too busy for all three defers before the first."""
     now = [1_000_000.0]
 
     def sleep(seconds: float) -> None:
@@ -259,8 +260,10 @@ def test_the_read_and_the_put_go_out_back_to_back_not_a_budget_interval_apart(
 
     lucca.processor().process(message)
 
-    assert sent["put"] == sent["get"] == 1_000_001.5
-    assert sent["book"] == 1_000_004.5  # the pair spent two slots: the budget's pace holds
+    assert sent["book"] == sent["put"] == sent["get"] == 1_000_001.5
+    # The three spent three slots all the same: the next request waits for the fourth.
+    lucca.listed(lucca.add(510))
+    assert now[0] == 1_000_001.5 + 3 * 1.5
 
 
 def test_a_document_a_person_completed_since_the_listing_is_booked_without_a_put(

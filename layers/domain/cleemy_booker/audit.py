@@ -1,23 +1,40 @@
-"""Ask the ledger: what happened to document 123? Which documents are held, and why?
+"""Ask the ledger: what happened to document 123? Which documents are held, and why? What was
+booked in March, for the accountant's own checks?
 
     python -m cleemy_booker.audit --stack cleemy-booker show 123
-    python -m cleemy_booker.audit --table LEDGER_TABLE held [--json]
+    python -m cleemy_booker.audit --table LEDGER_TABLE held [--json | --format csv]
+    python -m cleemy_booker.audit --stack cleemy-booker export --since 2026-03-01 \
+        --until 2026-03-31 --format csv --output march.csv
+
+``export`` writes one row per document booked in the period (``--until`` is a day included);
+dates are days in ``--time-zone`` (UTC by default). CSV files open in a spreadsheet as they
+are: UTF-8 with a byte order mark, comma-separated with a decimal point, or with
+``--decimal-comma`` semicolon-separated with a decimal comma (Excel set to French).
 
 Reads only; needs ``dynamodb:GetItem``/``Query`` on the ledger table (and
-``cloudformation:DescribeStacks`` with ``--stack``).
+``cloudformation:DescribeStacks`` with ``--stack``). No Lucca request: everything comes from
+what the pipeline recorded.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import sys
+import time
 from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import boto3
 
-from .ledger import DocumentState, Ledger, LedgerEvent, Status
+from .clock import utc_iso
+from .gate import FIELD_NAMES
+from .ledger import BookingTrail, DocumentState, DocumentSummary, Ledger, LedgerEvent, Status
 
 
 def ledger_table_of_stack(cloudformation: Any, stack: str) -> str:
@@ -61,6 +78,22 @@ def _state_json(state: DocumentState) -> dict[str, Any]:
         "since": state.updated_at,
         "modifiedAt": state.modified_at,
         "reasons": list(state.reasons),
+        "waitingSince": state.waiting_since,
+        "summary": _summary_json(state.summary) if state.summary else None,
+    }
+
+
+def _summary_json(summary: DocumentSummary) -> dict[str, Any]:
+    return {
+        "documentNumber": summary.document_number,
+        "type": summary.type,
+        "ownerId": summary.owner_id,
+        "ownerName": summary.owner_name,
+        "amountExcludingTaxes": plain_amount(summary.excluding_taxes),
+        "taxes": plain_amount(summary.taxes),
+        "amountIncludingTaxes": plain_amount(summary.including_taxes),
+        "currency": summary.currency,
+        "documentDate": summary.document_date,
     }
 
 
@@ -74,39 +107,293 @@ def describe_held(ledger: Ledger) -> tuple[str, list[dict[str, Any]]]:
     return "\n".join(lines), rows
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cleemy_booker.audit", description=__doc__)
+# --- tables: booked documents (export) and held documents ------------------------------------
+
+
+def plain_amount(value: Decimal | None) -> str | None:
+    """``1234.50``: two decimals (more when the amount has them), no grouping, so a
+    spreadsheet reads a number; a string in JSON, so no float rounds it."""
+    if value is None:
+        return None
+    exponent = value.as_tuple().exponent
+    places = max(2, -exponent) if isinstance(exponent, int) else 2
+    return f"{value:.{places}f}"
+
+
+def booked_rows(ledger: Ledger, start: str, end: str) -> list[dict[str, Any]]:
+    """One row per document booked in [``start``, ``end``) (ledger stamps), oldest first: the
+    state item through the status index, and the trail for the rules and request ids (one
+    query per document)."""
+    return [
+        _booked_row(state, ledger.trail_of_booking(state.document_id))
+        for state in ledger.in_status_between(Status.BOOKED, start, end)
+    ]
+
+
+def _booked_row(state: DocumentState, trail: BookingTrail) -> dict[str, Any]:
+    return {
+        "documentId": state.document_id,
+        **_summary_json(state.summary or DocumentSummary()),
+        "bookedAt": state.updated_at,
+        "rulesApplied": list(trail.rules),
+        "changes": [
+            {"field": c.get("field"), "before": c.get("before"), "after": c.get("after")}
+            for c in trail.changes
+        ],
+        "requestIds": list(trail.request_ids),
+    }
+
+
+def held_rows(ledger: Ledger) -> list[dict[str, Any]]:
+    """One row per held document, the longest waiting first."""
+    held = sorted(ledger.in_status(Status.HELD), key=lambda s: (s.waiting_since, s.document_id))
+    return [_held_row(state) for state in held]
+
+
+def _held_row(state: DocumentState) -> dict[str, Any]:
+    summary = state.summary or DocumentSummary()
+    codes = [r.partition(": ")[0] for r in state.reasons if ": " in r]
+    return {
+        "documentId": state.document_id,
+        "documentNumber": summary.document_number,
+        "ownerName": summary.owner_name,
+        "amountIncludingTaxes": plain_amount(summary.including_taxes),
+        "currency": summary.currency,
+        "reasonCodes": list(dict.fromkeys(codes)),
+        "reasons": list(state.reasons),
+        "waitingSince": state.waiting_since,
+    }
+
+
+#: (heading, key, kind) of each CSV column; the kind says how a cell is written.
+Column = tuple[str, str, str]
+BOOKED_COLUMNS: list[Column] = [
+    ("document id", "documentId", "id"),
+    ("invoice number", "documentNumber", "text"),
+    ("type", "type", "text"),
+    ("owner id", "ownerId", "id"),
+    ("owner", "ownerName", "text"),
+    ("amount excluding taxes", "amountExcludingTaxes", "amount"),
+    ("taxes", "taxes", "amount"),
+    ("amount including taxes", "amountIncludingTaxes", "amount"),
+    ("currency", "currency", "text"),
+    ("invoice date", "documentDate", "text"),
+    ("booked at", "bookedAt", "time"),
+    ("rules applied", "rulesApplied", "list"),
+    ("changes", "changes", "changes"),
+    ("Lucca request ids", "requestIds", "list"),
+]
+HELD_COLUMNS: list[Column] = [
+    ("document id", "documentId", "id"),
+    ("invoice number", "documentNumber", "text"),
+    ("owner", "ownerName", "text"),
+    ("amount including taxes", "amountIncludingTaxes", "amount"),
+    ("currency", "currency", "text"),
+    ("reason codes", "reasonCodes", "list"),
+    ("reasons", "reasons", "reasons"),
+    ("waiting since", "waitingSince", "time"),
+]
+#: A cell starting with one of these is a formula to a spreadsheet: invoice numbers and names
+#: come from supplier documents read by OCR, so text cells are never left to start with one.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def write_csv(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[Column],
+    *,
+    zone: tzinfo = UTC,
+    decimal_comma: bool = False,
+) -> bytes:
+    """The rows as a CSV file's bytes, ready for a spreadsheet as it is.
+
+    UTF-8 with a byte order mark: Excel reads a CSV file without one in the Windows code page
+    (Windows-1252 in France), so "Société Générale" would show as "SociÃ©tÃ© GÃ©nÃ©rale"; the
+    mark makes it read UTF-8, and LibreOffice, Google Sheets, Numbers and Python's
+    ``utf-8-sig`` take it too. Excel set to French splits columns on ``;`` and reads ``1234,50``
+    as a number: ``decimal_comma`` writes that; otherwise commas and a decimal point (Excel in
+    English, every other spreadsheet). Times are written ``2026-03-02 08:15:00`` in ``zone``,
+    which spreadsheets read as dates; the heading names the zone.
+    """
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, delimiter=";" if decimal_comma else ",")
+    zone_name = str(getattr(zone, "key", None) or zone)
+    writer.writerow(
+        [f"{title} ({zone_name})" if kind == "time" else title for title, _, kind in columns]
+    )
+    for row in rows:
+        writer.writerow(
+            [_cell(row.get(key), kind, zone, decimal_comma) for _, key, kind in columns]
+        )
+    return out.getvalue().encode("utf-8-sig")
+
+
+def _cell(value: Any, kind: str, zone: tzinfo, decimal_comma: bool) -> str:
+    if value is None or value == "":
+        return ""
+    if kind == "amount":
+        return str(value).replace(".", ",") if decimal_comma else str(value)
+    if kind == "id":
+        return str(value)
+    if kind == "time":
+        return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+    if kind == "list":
+        return _text_cell("; ".join(str(v) for v in value))
+    if kind == "reasons":  # a reason may itself hold "; " (update_not_kept names fields so)
+        return _text_cell(" | ".join(str(v) for v in value))
+    if kind == "changes":
+        return _text_cell("; ".join(_change_text(change) for change in value))
+    return _text_cell(str(value))
+
+
+def _change_text(change: dict[str, Any]) -> str:
+    """``accounting label: (empty) → F-2026-001``."""
+    path = str(change.get("field", ""))
+    label = FIELD_NAMES.get(path, path)
+    return f"{label}: {_value_text(change.get('before'))} → {_value_text(change.get('after'))}"
+
+
+def _value_text(value: Any) -> str:
+    if value is None or value == "":
+        return "(empty)"
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _text_cell(text: str) -> str:
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def write_json(rows: Sequence[dict[str, Any]]) -> bytes:
+    """A JSON list of objects, UTF-8 without a byte order mark (JSON forbids writing one)."""
+    return (json.dumps(list(rows), indent=2, ensure_ascii=False, default=str) + "\n").encode()
+
+
+# --- dates on the command line ---------------------------------------------------------------
+
+
+def period_bound(text: str, zone: tzinfo, *, end: bool = False) -> str:
+    """A ledger stamp for ``2026-03-01`` (a day in ``zone``: its start, or with ``end`` the
+    start of the next day, so the day is included) or ``2026-03-01T14:00`` (that instant)."""
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text) + timedelta(days=1 if end else 0)
+            instant = datetime(day.year, day.month, day.day, tzinfo=zone)
+        else:
+            instant = datetime.fromisoformat(text)
+            instant = instant if instant.tzinfo else instant.replace(tzinfo=zone)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected a day (2026-03-01) or a time (2026-03-01T14:00)"
+        ) from None
+    return utc_iso(instant.timestamp())
+
+
+def _zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(f"unknown time zone {name!r}") from exc
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m cleemy_booker.audit",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--stack", help="read the ledger table name from this stack's outputs")
     where.add_argument("--table", help="the ledger table name")
     parser.add_argument("--endpoint-url", help="a local AWS emulator, e.g. http://127.0.0.1:4566")
     output = argparse.ArgumentParser(add_help=False)
     output.add_argument("--json", action="store_true", help="machine-readable output")
+    table = argparse.ArgumentParser(add_help=False)
+    table.add_argument("--output", help="write to this file (default: standard output)")
+    table.add_argument(
+        "--decimal-comma",
+        action="store_true",
+        help="CSV for Excel set to French: ';' between columns, decimal comma",
+    )
+    table.add_argument(
+        "--time-zone", type=_zone, default=UTC, help="zone of days and times (default: UTC)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     show = commands.add_parser("show", parents=[output], help="what happened to one document")
     show.add_argument("document_id", type=int)
-    commands.add_parser("held", parents=[output], help="documents held, with their reasons")
-    args = parser.parse_args(argv)
+    held = commands.add_parser(
+        "held", parents=[output, table], help="documents held, with their reasons"
+    )
+    held.add_argument("--format", choices=["text", "json", "csv"], default="text")
+    export = commands.add_parser(
+        "export", parents=[table], help="one row per document booked in a period"
+    )
+    export.add_argument("--since", required=True, help="first day (2026-03-01) or time")
+    export.add_argument("--until", help="last day, included, or time excluded (default: now)")
+    export.add_argument("--format", choices=["csv", "json"], default="csv")
+    return parser
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
     session = boto3.Session()
     table = args.table or ledger_table_of_stack(
         session.client("cloudformation", endpoint_url=args.endpoint_url), args.stack
     )
     ledger = Ledger(session.client("dynamodb", endpoint_url=args.endpoint_url), table)
     if args.command == "show":
-        if args.json:
-            state = ledger.state(args.document_id)
-            events = [
-                {"at": e.at, "kind": e.kind, **e.detail} for e in ledger.history(args.document_id)
-            ]
-            payload = {"state": _state_json(state) if state else None, "history": events}
-            print(json.dumps(payload, indent=2, default=str))
-        else:
-            print(describe_document(ledger, args.document_id))
+        _show(ledger, args.document_id, as_json=args.json)
+    elif args.command == "held":
+        _held(ledger, args)
     else:
-        text, rows = describe_held(ledger)
-        print(json.dumps(rows, indent=2) if args.json else text)
+        try:
+            start = period_bound(args.since, args.time_zone)
+            end = period_bound(args.until, args.time_zone, end=True) if args.until else None
+        except argparse.ArgumentTypeError as error:
+            parser.error(str(error))
+        rows = booked_rows(ledger, start, end or utc_iso(time.time()))
+        _emit(rows, BOOKED_COLUMNS, args)
     return 0
+
+
+def _show(ledger: Ledger, document_id: int, *, as_json: bool) -> None:
+    if not as_json:
+        print(describe_document(ledger, document_id))
+        return
+    state = ledger.state(document_id)
+    events = [{"at": e.at, "kind": e.kind, **e.detail} for e in ledger.history(document_id)]
+    payload = {"state": _state_json(state) if state else None, "history": events}
+    print(json.dumps(payload, indent=2, default=str))
+
+
+def _held(ledger: Ledger, args: argparse.Namespace) -> None:
+    form = "json" if args.json else args.format
+    if form == "text":
+        print(describe_held(ledger)[0])
+    elif form == "json":
+        _write(write_json(describe_held(ledger)[1]), args.output)
+    else:
+        _emit(held_rows(ledger), HELD_COLUMNS, args)
+
+
+def _emit(rows: list[dict[str, Any]], columns: list[Column], args: argparse.Namespace) -> None:
+    if args.format == "json":
+        data = write_json(rows)
+    else:
+        data = write_csv(rows, columns, zone=args.time_zone, decimal_comma=args.decimal_comma)
+    _write(data, args.output)
+
+
+def _write(data: bytes, path: str | None) -> None:
+    """Bytes as they are: the console's own encoding (cp1252 on Windows) must not re-encode a
+    UTF-8 file on its way to ``> file.csv``."""
+    if path:
+        with open(path, "wb") as file:
+            file.write(data)
+    else:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Self
 from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -160,3 +161,33 @@ class ProcessorSettings(PipelineSettings):
     stop_margin_seconds: float = Field(alias="STOP_MARGIN_SECONDS", default=10.0, ge=0)
     #: Ledger entries are kept this long (accounting records: years, not days).
     ledger_retention_days: int = Field(alias="LEDGER_RETENTION_DAYS", default=3650, ge=1)
+
+
+class DigestSettings(_Settings):
+    """The morning digest: the ledger to read, where to publish, and the figures' sources.
+    It never calls Lucca, so it needs neither the key nor the budget's table."""
+
+    ledger_table: str = Field(alias="LEDGER_TABLE", min_length=1)
+    topic_arn: str = Field(alias="DIGEST_TOPIC_ARN", min_length=1)
+    #: A short "all clear" message on days with nothing to say (else no message).
+    all_clear: bool = Field(alias="DIGEST_ALL_CLEAR", default=False)
+    #: Named in the replay command the digest shows (no AWS resource id is).
+    stack_name: str = Field(alias="STACK_NAME", min_length=1)
+    time_zone: str = Field(alias="TIME_ZONE", default="Europe/Paris", min_length=1)
+    dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL", min_length=1)
+    #: Where the functions' own metrics are (Powertools' namespace and service dimension).
+    metrics_namespace: str = Field(alias="POWERTOOLS_METRICS_NAMESPACE", default="CleemyBooker")
+    service_name: str = Field(alias="POWERTOOLS_SERVICE_NAME", default="cleemy-booker")
+    budget_limit: int = Field(alias="BUDGET_LIMIT", default=40, ge=1, le=50)
+    budget_window_seconds: float = Field(alias="BUDGET_WINDOW_SECONDS", default=60.0, gt=0)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (an IANA name, e.g. Europe/Paris)"
+            ) from None
+        return value

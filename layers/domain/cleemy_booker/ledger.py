@@ -1,10 +1,13 @@
 """The ledger: per document, where it stands and every decision taken about it.
 
-One DynamoDB table, four kinds of item:
+One DynamoDB table, five kinds of item:
 
 * ``doc#{id}`` / ``state`` — the document's current status. The poller claims a document here
   before queueing it (a conditional write), so overlapping scheduled runs never queue it twice
   while it waits or is in progress; the processor moves it on (booking, booked, held, failed).
+  With each decision it also writes a ``summary`` of the document as decided on (number, type,
+  owner, amounts, date), so a digest or an export can name a document without asking Lucca,
+  and, while it is held, since when (``heldSince``: a recheck that holds it again keeps it).
 * ``doc#{id}`` / ``event#{time}#{n}`` — the audit trail: each decision with its time, the rules
   applied, the field-level diff that was PUT, the reasons, and Lucca's request ids.
 * ``number#{scope}#{number}`` / ``claim`` — which document holds an invoice number within a
@@ -12,6 +15,8 @@ One DynamoDB table, four kinds of item:
   are never both booked.
 * ``lease#{name}`` / ``lease`` — who may run alone right now (one poller at a time), until when;
   outside the status index (no ``statusKey``), gone by TTL (``expiresAt``) once it lapsed.
+* ``digest#{name}`` / ``digest`` — up to when the last published digest reported
+  (``publishedUntil``), so the next one tells what happened since; outside the status index.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +61,86 @@ STATUS_INDEX = "ByStatus"
 COUNT_MAX_PAGES = 10
 
 
+#: Longest text a summary keeps of one field (a number, a name): an OCR misread or a supplier's
+#: long name must not make every state write of the document cost more.
+SUMMARY_TEXT_MAX = 200
+
+
+@dataclass(frozen=True)
+class DocumentSummary:
+    """What an accountant knows a document by, as the decision saw it: recorded on the state
+    item by the write the decision makes anyway (no call of its own), read by the digest and
+    the export without asking Lucca. ``taxes``: the tax lines added up."""
+
+    document_number: str | None = None
+    type: str | None = None
+    owner_id: int | None = None
+    owner_name: str | None = None
+    excluding_taxes: Decimal | None = None
+    taxes: Decimal | None = None
+    including_taxes: Decimal | None = None
+    currency: str | None = None
+    document_date: str | None = None
+
+    def to_attribute(self) -> dict[str, Any]:
+        """A DynamoDB map; absent values are left out (the map stays small)."""
+        texts = {
+            "documentNumber": self.document_number,
+            "type": self.type,
+            "ownerName": self.owner_name,
+            "currency": self.currency,
+            "documentDate": self.document_date,
+        }
+        numbers = {
+            "ownerId": None if self.owner_id is None else str(self.owner_id),
+            "excludingTaxes": _number_text(self.excluding_taxes),
+            "taxes": _number_text(self.taxes),
+            "includingTaxes": _number_text(self.including_taxes),
+        }
+        fields = {name: {"S": value[:SUMMARY_TEXT_MAX]} for name, value in texts.items() if value}
+        fields |= {name: {"N": value} for name, value in numbers.items() if value is not None}
+        return {"M": fields}
+
+    @classmethod
+    def from_attribute(cls, value: dict[str, Any]) -> DocumentSummary:
+        fields: dict[str, Any] = value.get("M", {})
+
+        def text(name: str) -> str | None:
+            found = fields.get(name, {}).get("S")
+            return str(found) if found is not None else None
+
+        def number(name: str) -> Decimal | None:
+            found = fields.get(name, {}).get("N")
+            return Decimal(found) if found is not None else None
+
+        owner = number("ownerId")
+        return cls(
+            document_number=text("documentNumber"),
+            type=text("type"),
+            owner_id=None if owner is None else int(owner),
+            owner_name=text("ownerName"),
+            excluding_taxes=number("excludingTaxes"),
+            taxes=number("taxes"),
+            including_taxes=number("includingTaxes"),
+            currency=text("currency"),
+            document_date=text("documentDate"),
+        )
+
+
+def _number_text(value: Decimal | None) -> str | None:
+    """A DynamoDB number, fixed-point; None for one DynamoDB would refuse (more than 38
+    significant digits, magnitude past 1E+125 or under 1E-130): a summary must never make the
+    decision's own write fail, so an absurd amount (an OCR misread) is left out of it."""
+    if value is None or not value.is_finite():
+        return None
+    if value:
+        # Not ``normalize()``: it rounds to the context's 28 digits, hiding the excess.
+        significant = "".join(map(str, value.as_tuple().digits)).strip("0")
+        if len(significant) > 38 or not -130 <= value.adjusted() <= 125:
+            return None
+    return format(value, "f")
+
+
 @dataclass(frozen=True)
 class DocumentState:
     document_id: int
@@ -63,6 +149,16 @@ class DocumentState:
     queued_until: float = 0.0
     updated_at: str = ""
     reasons: tuple[str, ...] = ()
+    #: The document as last decided on (None: recorded before summaries, or never decided on).
+    summary: DocumentSummary | None = None
+    #: Held: when the hold began. A hold looked at again (``recheckAt``) and held again keeps
+    #: its first time, where ``updated_at`` moves on with every look.
+    held_since: str = ""
+
+    @property
+    def waiting_since(self) -> str:
+        """Since when a held document waits for a person (``updated_at`` for older items)."""
+        return self.held_since or self.updated_at
 
 
 @dataclass(frozen=True)
@@ -71,6 +167,35 @@ class LedgerEvent:
     at: str
     kind: str
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BookingTrail:
+    """What the trail says about how a booked document was booked: the update rules that
+    changed it in Lucca, the field changes sent, and Lucca's request ids, for the export."""
+
+    rules: tuple[str, ...] = ()
+    changes: tuple[dict[str, Any], ...] = ()
+    request_ids: tuple[str, ...] = ()
+
+
+def booking_trail(events: list[LedgerEvent]) -> BookingTrail:
+    """Every update we PUT (any attempt: one that updated and then crashed before booking
+    counts too, though the later booking event lists no rule), and every request id of the
+    updates and the booking, each once, in order.
+
+    Rules come from ``updated`` events only: a ``held`` event lists the rules that *would* have
+    changed the document, but nothing was sent."""
+    rules: dict[str, None] = {}
+    changes: list[dict[str, Any]] = []
+    request_ids: dict[str, None] = {}
+    for event in events:
+        if event.kind == "updated":
+            rules.update(dict.fromkeys(event.detail.get("rulesApplied", [])))
+            changes += event.detail.get("diff", [])
+        if event.kind in ("updated", "booked"):
+            request_ids.update(dict.fromkeys(event.detail.get("requestIds", [])))
+    return BookingTrail(tuple(rules), tuple(changes), tuple(request_ids))
 
 
 @dataclass(frozen=True)
@@ -97,6 +222,10 @@ def _doc_key(document_id: int, sort: str = "state") -> dict[str, Any]:
 
 def _lease_key(name: str) -> dict[str, Any]:
     return {"pk": {"S": f"lease#{name}"}, "sk": {"S": "lease"}}
+
+
+def _digest_key(name: str) -> dict[str, Any]:
+    return {"pk": {"S": f"digest#{name}"}, "sk": {"S": "digest"}}
 
 
 def _conditional_failed(exc: ClientError) -> bool:
@@ -133,7 +262,56 @@ def _state_from_item(item: dict[str, Any]) -> DocumentState:
         queued_until=float(item.get("queuedUntil", {}).get("N", "0")),
         updated_at=item.get("updatedAt", {}).get("S", ""),
         reasons=tuple(reasons),
+        summary=DocumentSummary.from_attribute(item["summary"]) if "summary" in item else None,
+        held_since=item.get("heldSince", {}).get("S", ""),
     )
+
+
+def _state_update(
+    document_id: int,
+    status: Status,
+    at: str,
+    *,
+    modified_at: str | None,
+    reasons: list[str] | None,
+    recheck_at: float | None,
+    config: str | None,
+    summary: DocumentSummary | None,
+) -> tuple[str, dict[str, Any]]:
+    """The state item's update for one decision (``Ledger.record``): expression and values."""
+    values: dict[str, Any] = {
+        ":s": {"S": status},
+        ":id": {"N": str(document_id)},
+        ":at": {"S": at},
+        ":r": {"S": json.dumps(reasons or [])},
+    }
+    update = "SET #s = :s, statusKey = :s, documentId = :id, updatedAt = :at, reasons = :r"
+    if modified_at is not None:
+        update += ", modifiedAt = :m"
+        values[":m"] = {"S": modified_at}
+    if summary is not None:
+        update += ", summary = :summary"
+        values[":summary"] = summary.to_attribute()
+    removed: list[str] = []
+    if status is Status.HELD:
+        # Held again after a recheck (or after a change that did not fix it): still waiting
+        # since the first hold. Only a booking ends the wait.
+        update += ", heldSince = if_not_exists(heldSince, :at)"
+    elif status is Status.BOOKED:
+        removed.append("heldSince")
+    optional = {
+        "recheckAt": None if recheck_at is None else {"N": str(int(recheck_at))},
+        "configVersion": None if config is None else {"S": config},
+    }
+    for attribute, value in optional.items():
+        if value is None:
+            removed.append(attribute)
+        else:
+            update += f", {attribute} = :{attribute}"
+            values[f":{attribute}"] = value
+    if removed:
+        update += " REMOVE " + ", ".join(removed)
+    return update, values
 
 
 class Ledger:
@@ -276,39 +454,31 @@ class Ledger:
         detail: dict[str, Any] | None = None,
         recheck_at: float | None = None,
         config: str | None = None,
+        summary: DocumentSummary | None = None,
     ) -> LedgerEvent:
         """Append the event, then move the document to ``status``.
 
         ``recheck_at``: when the poller may queue the document again although it did not change
         (a hold whose cause may lie outside the document); ``config``: the configuration the
-        decision was taken under (a hold is looked at again once it changes).
+        decision was taken under (a hold is looked at again once it changes); ``summary``: the
+        document as decided on, kept on the state until a later decision brings another (a
+        failure with no document in hand leaves the last one known).
 
         Two plain writes rather than a transaction (half the cost): the event goes first, so a
         crash in between leaves the trail complete and the status one step behind, which the
         next attempt corrects (e.g. BOOKING, then the document is found gone: BOOKED).
         """
         at = self._now_iso()
-        state_values: dict[str, Any] = {
-            ":s": {"S": status},
-            ":id": {"N": str(document_id)},
-            ":at": {"S": at},
-            ":r": {"S": json.dumps(reasons or [])},
-        }
-        update = "SET #s = :s, statusKey = :s, documentId = :id, updatedAt = :at, reasons = :r"
-        if modified_at is not None:
-            update += ", modifiedAt = :m"
-            state_values[":m"] = {"S": modified_at}
-        optional = {
-            "recheckAt": None if recheck_at is None else {"N": str(int(recheck_at))},
-            "configVersion": None if config is None else {"S": config},
-        }
-        for attribute, value in optional.items():
-            if value is not None:
-                update += f", {attribute} = :{attribute}"
-                state_values[f":{attribute}"] = value
-        removed = [attribute for attribute, value in optional.items() if value is None]
-        if removed:
-            update += " REMOVE " + ", ".join(removed)
+        update, state_values = _state_update(
+            document_id,
+            status,
+            at,
+            modified_at=modified_at,
+            reasons=reasons,
+            recheck_at=recheck_at,
+            config=config,
+            summary=summary,
+        )
         event_detail = {"status": status.value, "reasons": reasons or [], **(detail or {})}
         event = LedgerEvent(document_id, at, kind, event_detail)
         self._ddb.put_item(TableName=self.table, Item=self._event_item(event))
@@ -364,6 +534,42 @@ class Ledger:
                 ExpressionAttributeValues={":s": {"S": status}},
             )
         ]
+
+    def in_status_between(self, status: Status, start: str, end: str) -> list[DocumentState]:
+        """Documents in ``status`` whose state was last written in [``start``, ``end``), oldest
+        first: booked (or failed) in a period, as booking is the last write a booked document
+        gets. Bounds are ledger stamps (``clock.utc_iso``), which sort as text."""
+        if start >= end:
+            return []  # DynamoDB refuses a BETWEEN whose bounds are the wrong way round
+        found = self._query(
+            IndexName=STATUS_INDEX,
+            KeyConditionExpression="statusKey = :s AND updatedAt BETWEEN :start AND :end",
+            ExpressionAttributeValues={
+                ":s": {"S": status},
+                ":start": {"S": start},
+                ":end": {"S": end},
+            },
+        )
+        # BETWEEN includes its upper bound: a state written at exactly ``end`` belongs to the
+        # next period, so consecutive periods neither miss nor repeat a document.
+        return [_state_from_item(item) for item in found if item["updatedAt"]["S"] != end]
+
+    def oldest_in_status(self, status: Status) -> DocumentState | None:
+        """The document that has been in ``status`` the longest (one item read)."""
+        page = self._ddb.query(
+            TableName=self.table,
+            IndexName=STATUS_INDEX,
+            KeyConditionExpression="statusKey = :s",
+            ExpressionAttributeValues={":s": {"S": status}},
+            ScanIndexForward=True,
+            Limit=1,
+        )
+        items = page.get("Items", [])
+        return _state_from_item(items[0]) if items else None
+
+    def trail_of_booking(self, document_id: int) -> BookingTrail:
+        """How a booked document was booked, from its trail (one query)."""
+        return booking_trail(self.history(document_id))
 
     def count_in_status(self, status: Status) -> int:
         """How many documents are in ``status``, without reading them out (``Select="COUNT"``);
@@ -428,6 +634,37 @@ class Ledger:
         except ClientError as exc:
             if not _conditional_failed(exc):
                 raise
+
+    # --- digests -----------------------------------------------------------------------------
+
+    def digest_published_until(self, name: str) -> str | None:
+        """Up to when the last digest ``name`` reported (a ledger stamp), or None: never sent."""
+        found = self._ddb.get_item(TableName=self.table, Key=_digest_key(name), ConsistentRead=True)
+        until = found.get("Item", {}).get("publishedUntil", {}).get("S")
+        return str(until) if until is not None else None
+
+    def mark_digest_published(self, name: str, until: str) -> bool:
+        """The digest ``name`` reported up to ``until``: the next one starts there.
+
+        Only ever forward: a late or repeated run that reported an older period must not make
+        the next digest tell it again. False when a digest had already reported this far.
+        """
+        try:
+            self._ddb.update_item(
+                TableName=self.table,
+                Key=_digest_key(name),
+                UpdateExpression="SET publishedUntil = :until, publishedAt = :at",
+                ConditionExpression="attribute_not_exists(pk) OR publishedUntil < :until",
+                ExpressionAttributeValues={
+                    ":until": {"S": until},
+                    ":at": {"S": self._now_iso()},
+                },
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+            return False
+        return True
 
     # --- leases ------------------------------------------------------------------------------
 

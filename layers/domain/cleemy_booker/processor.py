@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from .budget import BudgetBusy
@@ -41,7 +42,7 @@ from .gate import (
     duplicate_scope,
     review,
 )
-from .ledger import TOUCHED, DocumentState, Ledger, Status
+from .ledger import TOUCHED, DocumentState, DocumentSummary, Ledger, Status
 from .models import DocumentMessage, InboxDocumentWrite, InboxItem, to_write_shape
 from .rules import FieldChange, RuleSet, RulesOutcome, diff_json
 
@@ -116,11 +117,14 @@ class DocumentProcessor:
     #: The configuration decisions are taken under (``fingerprint.config_version``).
     config: str = ""
     _request_ids_seen: int = field(default=0, init=False)
+    #: The document as this attempt last decided on it: what a failure records as its summary.
+    _decided: InboxItem | None = field(default=None, init=False)
 
     def process(self, message: DocumentMessage) -> ProcessResult:
         document_id = message.documentId
         sent_before = sum(self.client.requests_sent.values())
         self._request_ids_seen = len(self.client.request_ids)
+        self._decided = None
         state = self.ledger.state(document_id)
         if state is not None and state.status is Status.BOOKED:
             return ProcessResult(document_id, "already_booked")
@@ -138,6 +142,7 @@ class DocumentProcessor:
                 "failed",
                 reasons=[reason],
                 detail={"errorType": type(error).__name__, "requestIds": self._new_request_ids()},
+                summary=self._decided_summary(),
             )
             raise DocumentFailed(document_id, reason, type(error).__name__) from error
         spent = sum(self.client.requests_sent.values()) - sent_before
@@ -153,9 +158,12 @@ class DocumentProcessor:
         if self.dry_run:
             return self._plan(decision)
         if decision.outcome.changed and listed:
-            # The read and the PUT built from it go out one right after the other, not a budget
-            # interval apart: an edit landing between the two would be reverted.
-            with self.client.back_to_back(2):
+            # The read, the PUT built from it and the book go out one right after the other,
+            # not a budget interval apart: an edit landing between the read and the PUT would
+            # be reverted. Reserving the three slots at once also means a budget too busy for
+            # all of them defers the document before its first request, not between the PUT
+            # and the book (where the next attempt would have to read it again).
+            with self.client.back_to_back(3):
                 return self._update_and_book(self._reread(decision), state)
         return self._update_and_book(decision, state)
 
@@ -188,8 +196,12 @@ class DocumentProcessor:
         return self.client.get_document(message.documentId), False
 
     def _decide(self, item: InboxItem) -> Decision:
+        self._decided = item
         outcome = self.rules.apply(item)
         return Decision(item, outcome, self._review(item, outcome))
+
+    def _decided_summary(self) -> DocumentSummary | None:
+        return summarize(self._decided) if self._decided is not None else None
 
     def _review(self, item: InboxItem, outcome: RulesOutcome) -> list[HoldReason]:
         today = datetime.fromtimestamp(self.clock(), UTC).date()
@@ -220,6 +232,7 @@ class DocumentProcessor:
             modified_at=_modified_at(item),
             reasons=["dry run: would book"],
             detail=decision.ledger_detail(),
+            summary=summarize(item),
         )
         return ProcessResult(item.document_id, "dry_run", ("dry run: would book",))
 
@@ -237,6 +250,7 @@ class DocumentProcessor:
             detail=decision.ledger_detail(),
             recheck_at=self.clock() + self.held_recheck_seconds if decision.recheck else None,
             config=(self.config or None) if decision.reconsider else None,
+            summary=summarize(item),
         )
         return ProcessResult(item.document_id, "held", tuple(texts))
 
@@ -308,6 +322,7 @@ class DocumentProcessor:
         """
         sent = decision.outcome
         holds_item = _as_answered(decision.item, answer)
+        self._decided = holds_item
         holds = to_write_shape(holds_item)
         differences = diff_json(_state_json(sent.write), _state_json(holds))
         if not differences:
@@ -347,7 +362,12 @@ class DocumentProcessor:
     ) -> ProcessResult:
         item, outcome = decision.item, decision.outcome
         document_id, modified_at = item.document_id, _modified_at(item)
-        self.ledger.record(document_id, Status.BOOKING, "booking", modified_at=modified_at)
+        # The summary rides on BOOKING too: a later attempt that finds the document gone
+        # records BOOKED with no document in hand, and the one booked is this one.
+        summary = summarize(item)
+        self.ledger.record(
+            document_id, Status.BOOKING, "booking", modified_at=modified_at, summary=summary
+        )
         calls_before = self.client.requests_sent["book"]
         try:
             self.client.book_document(document_id)
@@ -369,6 +389,7 @@ class DocumentProcessor:
                 **decision.detail,
                 "requestIds": self._new_request_ids(),
             },
+            summary=summary,
         )
         return ProcessResult(document_id, "booked", updated=updated)
 
@@ -394,6 +415,7 @@ class DocumentProcessor:
                 "booked",
                 modified_at=_modified_at(decision.item),
                 detail={"confirmedBy": confirmed, "requestIds": self._new_request_ids()},
+                summary=summarize(decision.item),
             )
             return ProcessResult(document_id, "booked", updated=updated)
         reason = HoldReason(
@@ -441,11 +463,45 @@ class DocumentProcessor:
             "failed",
             reasons=[reason],
             detail={"errorType": "NotFoundError"},
+            summary=self._decided_summary(),
         )
         raise DocumentFailed(document_id, reason, "NotFoundError")
 
     def _new_request_ids(self) -> list[str]:
         return list(self.client.request_ids[self._request_ids_seen :])
+
+
+def summarize(item: InboxItem) -> DocumentSummary:
+    """The document as an accountant knows it, for the ledger's state item (``summary``).
+
+    The currency is the amount including taxes' (else excluding taxes', else a tax line's): the
+    gate holds a document whose amounts disagree, so a booked one has one currency.
+    """
+    doc = item.document
+    amounts = doc.amountIncludingTaxes
+    excluding = amounts.excludingTaxes if amounts else None
+    including = amounts.includingTaxes if amounts else None
+    taxes = list(amounts.taxes) if amounts else []
+    currencies = [m.currency for m in (including, excluding, *taxes) if m is not None]
+    return DocumentSummary(
+        document_number=doc.documentNumber,
+        type=doc.type,
+        owner_id=doc.owner.id if doc.owner else None,
+        owner_name=_owner_name(item),
+        excluding_taxes=excluding.value if excluding else None,
+        taxes=sum((tax.value for tax in taxes), Decimal(0)) if taxes else None,
+        including_taxes=including.value if including else None,
+        currency=next((c for c in currencies if c), None),
+        document_date=doc.documentDate.isoformat() if doc.documentDate else None,
+    )
+
+
+def _owner_name(item: InboxItem) -> str | None:
+    owner = item.document.owner
+    if owner is None:
+        return None
+    full = " ".join(part for part in (owner.firstName, owner.lastName) if part)
+    return owner.name or full or None
 
 
 def _was_booking(state: DocumentState | None) -> bool:

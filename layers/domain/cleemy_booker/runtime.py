@@ -39,7 +39,13 @@ from .ledger import Ledger, Status
 from .models import DocumentMessage
 from .observability import logger, metrics
 from .poller import QUEUE_SHARE, STOP_ANOTHER_POLLER, InboxPoller, PollReport, RefusedClaims
-from .processor import DeferDocument, DocumentFailed, DocumentProcessor, ProcessResult
+from .processor import (
+    DeferDocument,
+    DocumentFailed,
+    DocumentProcessor,
+    ProcessResult,
+    summarize,
+)
 from .rules import RuleSet, load_rules
 
 if TYPE_CHECKING:
@@ -438,12 +444,14 @@ class ProcessorRuntime:
                 reason = f"still failing after {receive_count} deliveries: {error}"
                 # Retries ran out (an outage): the poller queues it again after a while.
                 recheck = self.clock.time() + self.settings.held_recheck_seconds
+                # The listed item, if the message has one, names the document in the digest.
                 self.ledger.record(
                     message.documentId,
                     Status.FAILED,
                     "failed",
                     reasons=[reason],
                     recheck_at=recheck,
+                    summary=summarize(message.item) if message.item is not None else None,
                 )
                 return self._dead_letter(
                     body, message.documentId, reason, "RetriesExhausted", message_id
