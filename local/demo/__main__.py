@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import TextIO
 
+from cleemy_booker.ledger import Status
 from local.demo.pipeline import LocalPipeline, PipelineOptions, Progress, SetupError, preflight
 from local.demo.report import Verdict, format_progress, format_summary
 from local.emulator import EmulatorError
@@ -196,6 +197,16 @@ def main(argv: list[str] | None = None) -> int:
         _say("")
         _say(format_summary(verdict, elapsed=time.monotonic() - started))
         _say(_phases(pipeline))
+        disagree = pipeline.ledger.in_status(Status.DISCREPANCY)
+        _say(
+            "Reconciliation (the poller's listings against the ledger): "
+            + (
+                "the ledger and Lucca agree"
+                if not disagree
+                else f"{len(disagree)} disagreement(s): "
+                + "; ".join(f"{s.document_id} {', '.join(s.reasons)}" for s in disagree)
+            )
+        )
         text, sent = pipeline.morning_digest()
         _say("\nThe morning digest this run would send (the deployed function sent it to the")
         _say(f"digest topic: {sent.get('bytes', 0):,} bytes):\n")

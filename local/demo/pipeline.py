@@ -411,6 +411,8 @@ class LocalPipeline:
         ledger = self.ledger
         states: dict[int, DocumentState] = {}
         for status in Status:
+            if status is Status.DISCREPANCY:  # a reconciliation note, not a document's state
+                continue
             for state in ledger.in_status(status):
                 states[state.document_id] = state
         return states

@@ -7,6 +7,9 @@ against the simulator's ground truth, the ledger and the dead-letter queue.
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
 import json
 import os
 from collections import Counter
@@ -15,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from cleemy_booker import audit
 from cleemy_booker.ledger import Status
 from local.demo import BOOKABLE, CATEGORIES, FAILING, HELD, LocalPipeline, format_summary
 from tests.pins import normalised, read_pins
@@ -214,3 +218,18 @@ def test_the_deployed_digest_tells_what_awaits_a_person(deployed: LocalPipeline)
     assert "WHAT NEEDS A PERSON" in text
     assert "held for review" in text
     assert "arn:" not in text
+
+
+def test_the_export_of_the_run_opens_as_a_spreadsheet_one_row_per_booked_document(
+    deployed: LocalPipeline, tmp_path: Path
+) -> None:
+    """``audit export`` against the deployed stack's ledger, read back by Python's csv."""
+    out = tmp_path / "booked.csv"
+    argv = ["--stack", deployed.options.stack_name, "--endpoint-url", deployed.endpoint]
+    assert audit.main([*argv, "export", "--since", "2000-01-01", "--output", str(out)]) == 0
+    raw = out.read_bytes()
+    assert raw.startswith(codecs.BOM_UTF8)  # Excel reads the accents right
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    booked = {doc["id"] for doc in deployed.simulator.state()["documents"] if doc["bookings"] == 1}
+    assert len(rows) == len(booked)
+    assert {int(next(iter(row.values()))) for row in rows} == booked

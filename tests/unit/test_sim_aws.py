@@ -694,17 +694,20 @@ def test_the_ledger_behaves_the_same(aws: Aws) -> None:
     ledger.record(5, Status.UPDATED, "updated", detail={"diff": [{"field": "a", "after": "x"}]})
     ledger.record(5, Status.BOOKED, "booked", detail={"requestIds": ["r1"]})
     ledger.record(6, Status.HELD, "held", reasons=["ocr_not_finished: Pending"])
+    # A claim that succeeds says what it replaced too (ReturnValues=ALL_OLD): None only for a
+    # document the ledger never saw, which the reconciliation looks at.
     assert [(r.claimed, r.previous) for r in seen] == [
         (True, None),
         (False, Status.QUEUED),
-        (True, None),
+        (True, Status.QUEUED),
         (False, Status.HELD),
-        (True, None),
+        (True, Status.HELD),
         (False, Status.QUEUED),
         (False, Status.BOOKED),
         (False, Status.PLANNED),
-        (True, None),
+        (True, Status.PLANNED),
     ]
+    assert [r.new for r in seen] == [True, *[False] * 8]
     assert [(e.kind, e.detail) for e in ledger.history(5)] == [
         ("updated", {"status": "UPDATED", "reasons": [], "diff": [{"field": "a", "after": "x"}]}),
         ("booked", {"status": "BOOKED", "reasons": [], "requestIds": ["r1"]}),

@@ -315,6 +315,7 @@ def _alarms_on(namespace: str, metric: str, dimension: str | None = None) -> lis
         ("AWS/Lambda", "Errors", "InboxPollerFunction"),
         ("CleemyBooker", "LuccaThrottled", None),
         ("CleemyBooker", "DocumentsAwaitingReview", None),
+        ("CleemyBooker", "ReconciliationDiscrepancies", None),
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "DeadLetterQueue"),
     ],
 )

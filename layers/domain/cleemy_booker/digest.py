@@ -79,6 +79,11 @@ REASON_TITLES = {
     "update_not_kept": "Lucca did not keep the booker's update",
     "invalid_item": "The inbox item could not be read",
 }
+#: What each discrepancy code (``poller``) means, for a person.
+DISCREPANCY_TITLES = {
+    "booked_still_in_inbox": "booked according to the ledger, yet still in Lucca's inbox",
+    "unknown_to_ledger": "in Lucca's inbox, yet unknown to the ledger",
+}
 #: A stored reason is ``"<code>: <message>"``; anything else is quoted whole.
 _CODE = re.compile(r"[a-z][a-z0-9_]*")
 _OTHER = "other"
@@ -123,6 +128,8 @@ class DigestData:
     booked: tuple[BookedDocument, ...] = ()
     #: When the document queued the longest was claimed for the queue (None: none queued).
     oldest_queued_since: str | None = None
+    #: Open discrepancies (``recon#`` items): the ledger and Lucca disagree about these.
+    discrepancies: tuple[DocumentState, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -176,6 +183,7 @@ def gather(
         failed=tuple(ledger.in_status_between(Status.FAILED, since, until)),
         booked=_with_trails(ledger, booked, max_trails),
         oldest_queued_since=oldest.updated_at if oldest is not None else None,
+        discrepancies=tuple(ledger.in_status(Status.DISCREPANCY)),
     )
 
 
@@ -212,7 +220,8 @@ def compose(
     list_limit: int = LIST_LIMIT,
 ) -> Digest | None:
     """The digest's subject and text, or None when there is nothing to say (nothing held,
-    failed, booked or stuck in the queue) unless ``all_clear`` asks for a message anyway.
+    failed, booked, stuck in the queue or disagreeing with Lucca) unless ``all_clear`` asks
+    for a message anyway.
 
     ``stack`` names the stack in the replay command (no AWS resource id appears); ``zone`` is
     the one times are shown in. The text is under ``max_bytes`` in UTF-8, whatever the numbers:
@@ -237,6 +246,7 @@ def _something_to_say(data: DigestData, health: Health) -> bool:
         data.held
         or data.failed
         or data.booked
+        or data.discrepancies
         or (health.dead_letters or 0) > 0
         or (queued_for is not None and queued_for > QUEUE_ALERT_SECONDS)
     )
@@ -247,6 +257,7 @@ def _subject(data: DigestData, stack: str) -> str:
         (len(data.held), "held"),
         (len(data.failed), "failed"),
         (len(data.booked), "booked"),
+        (len(data.discrepancies), "to reconcile"),
     ]
     said = ", ".join(f"{n:,} {word}" for n, word in counts if n) or "all clear"
     # ASCII, one line: SNS takes nothing else in a subject.
@@ -259,6 +270,7 @@ def _text(data: DigestData, health: Health, stack: str, zone: tzinfo, limit: int
         _held_section(data, limit),
         _failed_section(data, health, stack, limit),
         _queue_section(data),
+        _discrepancy_section(data, limit),
     )
     if person:
         person = [*_heading("WHAT NEEDS A PERSON"), *person]
@@ -386,6 +398,24 @@ def _queue_section(data: DigestData) -> list[str]:
         f"A document has waited {duration(queued_for)} in the queue to be booked: the booker "
         "may be stuck. Please tell an engineer."
     ]
+
+
+def _discrepancy_section(data: DigestData, limit: int) -> list[str]:
+    if not data.discrepancies:
+        return []
+    found = sorted(data.discrepancies, key=lambda s: (s.updated_at, s.document_id))
+    lines = [
+        f"The ledger and Lucca disagree about {_count(len(found), 'document')}. Check each "
+        "in Lucca, then tell an engineer: the booker may have lost track of it.",
+    ]
+    return lines + _cut_list([_discrepancy_lines(state) for state in found], limit)
+
+
+def _discrepancy_lines(state: DocumentState) -> list[str]:
+    reason = state.reasons[0] if state.reasons else ""
+    code = _reason_code(reason)
+    what = DISCREPANCY_TITLES.get(code, "the ledger and Lucca disagree")
+    return [f"  - document {state.document_id}: {what}", f"      {_reason_message(reason)}"]
 
 
 def _failed_lines(state: DocumentState) -> list[str]:

@@ -1,6 +1,6 @@
 """The ledger: per document, where it stands and every decision taken about it.
 
-One DynamoDB table, five kinds of item:
+One DynamoDB table, seven kinds of item:
 
 * ``doc#{id}`` / ``state`` — the document's current status. The poller claims a document here
   before queueing it (a conditional write), so overlapping scheduled runs never queue it twice
@@ -17,6 +17,12 @@ One DynamoDB table, five kinds of item:
   outside the status index (no ``statusKey``), gone by TTL (``expiresAt``) once it lapsed.
 * ``digest#{name}`` / ``digest`` — up to when the last published digest reported
   (``publishedUntil``), so the next one tells what happened since; outside the status index.
+* ``listing#{name}`` / ``listing`` — when the last listing that saw the whole inbox started
+  (``startedAt``): a document it would have listed is one the ledger should know; outside the
+  status index.
+* ``recon#{id}`` / ``recon`` — a disagreement between the ledger and Lucca about a document
+  (booked here, still in the inbox there; in the inbox, unknown here), in the status index as
+  ``DISCREPANCY`` for the digest, written once, gone by TTL (``expiresAt``) after some weeks.
 """
 
 from __future__ import annotations
@@ -49,6 +55,8 @@ class Status(StrEnum):
     BOOKED = "BOOKED"
     HELD = "HELD"
     FAILED = "FAILED"
+    #: Not a document's state: a ``recon#`` item, the ledger and Lucca disagreeing about it.
+    DISCREPANCY = "DISCREPANCY"
 
 
 #: Statuses in which a previous attempt may have changed the document in Lucca.
@@ -206,6 +214,14 @@ class ClaimResult:
     #: Lucca and the configuration stays the same (``inf``: only a change can make it claimable).
     #: The poller uses it to spare the same refused write on every run.
     retry_after: float = float("inf")
+    #: The state's ``updatedAt`` before the claim ("" when there was no state): how long ago a
+    #: refusing BOOKED was booked.
+    updated_at: str = ""
+
+    @property
+    def new(self) -> bool:
+        """Claimed, and the ledger had no state for the document before."""
+        return self.claimed and self.previous is None
 
 
 @dataclass(frozen=True)
@@ -228,6 +244,14 @@ def _digest_key(name: str) -> dict[str, Any]:
     return {"pk": {"S": f"digest#{name}"}, "sk": {"S": "digest"}}
 
 
+def _listing_key(name: str) -> dict[str, Any]:
+    return {"pk": {"S": f"listing#{name}"}, "sk": {"S": "listing"}}
+
+
+def _recon_key(document_id: int) -> dict[str, Any]:
+    return {"pk": {"S": f"recon#{document_id}"}, "sk": {"S": "recon"}}
+
+
 def _conditional_failed(exc: ClientError) -> bool:
     return str(exc.response.get("Error", {}).get("Code")) == "ConditionalCheckFailedException"
 
@@ -237,6 +261,10 @@ def _old_item(exc: ClientError) -> dict[str, Any]:
     response: dict[str, Any] = dict(exc.response)
     item = response.get("Item")
     return item if isinstance(item, dict) else {}
+
+
+def _status_of(item: dict[str, Any]) -> Status | None:
+    return Status(item["status"]["S"]) if "status" in item else None
 
 
 def _claimable_after(old: dict[str, Any], ttl_seconds: int, dry_run: bool) -> float:
@@ -370,7 +398,7 @@ class Ledger:
             values[":cfg"] = {"S": config}
         stale_before = utc_iso(now - ttl_seconds)
         try:
-            self._ddb.update_item(
+            answer = self._ddb.update_item(
                 TableName=self.table,
                 Key=_doc_key(document_id),
                 UpdateExpression=(
@@ -402,15 +430,25 @@ class Ledger:
                     ":stale": {"S": stale_before},
                     **values,
                 },
+                # The item as it was, on success too (no extra cost): a claim of a document the
+                # ledger never saw is one the reconciliation looks at.
+                ReturnValues="ALL_OLD",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if not _conditional_failed(exc):
                 raise
             old = _old_item(exc)
-            previous = Status(old["status"]["S"]) if "status" in old else None
-            return ClaimResult(False, previous, _claimable_after(old, ttl_seconds, dry_run))
-        return ClaimResult(True)
+            return ClaimResult(
+                False,
+                _status_of(old),
+                _claimable_after(old, ttl_seconds, dry_run),
+                old.get("updatedAt", {}).get("S", ""),
+            )
+        before: dict[str, Any] = dict(answer.get("Attributes", {}))
+        return ClaimResult(
+            True, _status_of(before), updated_at=before.get("updatedAt", {}).get("S", "")
+        )
 
     def release_claim(self, document_id: int) -> None:
         """Undo a claim whose message could not be sent, so the next run queues it again."""
@@ -658,6 +696,63 @@ class Ledger:
                 ExpressionAttributeValues={
                     ":until": {"S": until},
                     ":at": {"S": self._now_iso()},
+                },
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+            return False
+        return True
+
+    # --- reconciliation ----------------------------------------------------------------------
+
+    def last_complete_listing(self, name: str) -> str | None:
+        """When the last listing ``name`` that saw the whole inbox started (a ledger stamp)."""
+        found = self._ddb.get_item(
+            TableName=self.table, Key=_listing_key(name), ConsistentRead=True
+        )
+        started = found.get("Item", {}).get("startedAt", {}).get("S")
+        return str(started) if started is not None else None
+
+    def mark_listing_complete(self, name: str, started: float) -> None:
+        """A listing ``name`` that started at ``started`` saw the whole inbox. Only ever
+        forward: a slow run finishing after a later one must not move the mark back."""
+        try:
+            self._ddb.update_item(
+                TableName=self.table,
+                Key=_listing_key(name),
+                UpdateExpression="SET startedAt = :started, completedAt = :at",
+                ConditionExpression="attribute_not_exists(pk) OR startedAt < :started",
+                ExpressionAttributeValues={
+                    ":started": {"S": utc_iso(started)},
+                    ":at": {"S": self._now_iso()},
+                },
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+
+    def record_discrepancy(self, document_id: int, reason: str, *, ttl_seconds: int) -> bool:
+        """Note that the ledger and Lucca disagree about a document; False if already noted
+        (the first reason stays: it says since when). An update (the poller may update, not
+        put), conditional on the item not existing."""
+        now = self._clock()
+        try:
+            self._ddb.update_item(
+                TableName=self.table,
+                Key=_recon_key(document_id),
+                UpdateExpression=(
+                    "SET #s = :s, statusKey = :s, documentId = :id, updatedAt = :at, "
+                    "reasons = :r, expiresAt = :expires"
+                ),
+                ConditionExpression="attribute_not_exists(pk)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":s": {"S": Status.DISCREPANCY},
+                    ":id": {"N": str(document_id)},
+                    ":at": {"S": utc_iso(now)},
+                    ":r": {"S": json.dumps([reason])},
+                    ":expires": {"N": str(int(now) + ttl_seconds)},
                 },
             )
         except ClientError as exc:

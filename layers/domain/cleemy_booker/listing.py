@@ -20,6 +20,13 @@ from .models import InboxItem
 
 #: Safety net for a count that keeps growing: never read more pages than this in one walk.
 DEFAULT_MAX_PAGES = 100
+#: Why a walk ended on its own (``ListingStats.stopped_because``).
+END_EMPTY_PAGE = "empty page"
+END_COUNT_REACHED = "count reached"
+END_SHORT_PAGE = "short page"
+END_PAGE_CAP = "page cap"
+#: The ends that mean the walk reached the end of the inbox (the page cap does not).
+INBOX_ENDS = frozenset({END_EMPTY_PAGE, END_COUNT_REACHED, END_SHORT_PAGE})
 
 
 @dataclass(frozen=True)
@@ -103,11 +110,11 @@ def _stop_reason(
     page_len: int, page_size: int, unique: int, count: int | None, page: int, max_pages: int
 ) -> str:
     if page_len == 0:
-        return "empty page"
+        return END_EMPTY_PAGE
     if count is not None and unique >= count:
-        return "count reached"
+        return END_COUNT_REACHED
     if page_len < page_size:
-        return "short page"
+        return END_SHORT_PAGE
     if page >= max_pages:
-        return "page cap"
+        return END_PAGE_CAP
     return ""

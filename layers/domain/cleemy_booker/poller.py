@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -9,12 +11,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from .budget import BudgetBusy
 from .client import LuccaClient
 from .errors import PermanentError, RetryableError
-from .ledger import Ledger
-from .listing import ListedDocument, ListingStats, iter_inbox
+from .ledger import ClaimResult, Ledger, Status
+from .listing import INBOX_ENDS, ListedDocument, ListingStats, iter_inbox
 from .models import DocumentMessage
+from .observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
@@ -43,6 +48,15 @@ BACKLOG_STOPS = frozenset({STOP_QUEUE_FULL, STOP_TARGET_REACHED, STOP_TIME, STOP
 #: that holds it is listing, and says itself whether it left work.
 STOP_ANOTHER_POLLER = "another poller is running"
 
+#: A booking this recent may still show in the inbox: a listing taken just before our book
+#: stays in use this long (the processor's ``listing_fresh_seconds``).
+BOOKED_GRACE_SECONDS = 900
+#: A discrepancy stays in the ledger (and in every digest) this long, then TTL deletes it.
+DISCREPANCY_TTL_SECONDS = 28 * 86400
+#: Reason codes of a discrepancy (``"<code>: <words>"``, as hold reasons are written).
+BOOKED_STILL_LISTED = "booked_still_in_inbox"
+UNKNOWN_TO_LEDGER = "unknown_to_ledger"
+
 
 @dataclass
 class PollReport:
@@ -60,6 +74,8 @@ class PollReport:
     room: int | None = None
     #: Listed documents whose claim was not even tried: refused before, nothing changed since.
     known: int = 0
+    #: Documents this run found the ledger and Lucca disagree about, first noted now.
+    discrepancies: list[int] = field(default_factory=list)
 
     @property
     def left_work(self) -> bool:
@@ -80,6 +96,7 @@ class PollReport:
             "queuedBefore": self.queued_before,
             "room": self.room,
             "known": self.known,
+            "discrepancies": self.discrepancies,
         }
 
 
@@ -139,8 +156,23 @@ class InboxPoller:
     refused: RefusedClaims = field(default_factory=RefusedClaims)
     #: The report of the last run, also when it ended in an error.
     last_report: PollReport | None = None
+    #: How old a booking must be before its document still listed is a discrepancy.
+    booked_grace_seconds: float = BOOKED_GRACE_SECONDS
+    discrepancy_ttl_seconds: int = DISCREPANCY_TTL_SECONDS
+    #: This run's read of the last complete listing's start (read once, when first needed).
+    _complete_since: str | None = field(default=None, init=False, repr=False)
+    _complete_read: bool = field(default=False, init=False, repr=False)
+
+    @property
+    def listing_name(self) -> str:
+        """The ledger's name for a listing with these filters: a listing of other filters says
+        nothing about which documents this one should have seen."""
+        text = json.dumps(dict(self.filters), sort_keys=True)
+        return "inbox#" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def run(self) -> PollReport:
+        started = self.clock()
+        self._complete_read = False
         report = PollReport()
         stats = ListingStats()
         failure: PermanentError | None = None
@@ -173,6 +205,8 @@ class InboxPoller:
         self.last_report = report
         if failure is not None:
             raise failure
+        if _saw_whole_inbox(report, stats):
+            self.ledger.mark_listing_complete(self.listing_name, started)
         return report
 
     def _walk(
@@ -232,11 +266,72 @@ class InboxPoller:
         )
         if not claim.claimed:
             report.skipped[(claim.previous or "unknown").lower()] += 1
-            self.refused.remember(listed.document_id, modified_at, claim.retry_after)
+            until = self._check_refused(listed.document_id, claim, now, report)
+            self.refused.remember(listed.document_id, modified_at, until)
             return 0
+        if claim.new:
+            self._check_new(listed, report)
         listed_at = datetime.fromtimestamp(now, UTC)
         pending.append((listed.document_id, message_for(listed, listed_at)))
         return 1
+
+    # --- reconciliation: what the listing says against what the ledger says ------------------
+
+    def _check_refused(
+        self, document_id: int, claim: ClaimResult, now: float, report: PollReport
+    ) -> float:
+        """A document the ledger says is booked is still listed: Lucca did not book it (or
+        undid it). Returns until when the refusal is remembered: a booking within the grace is
+        asked about again once the grace is over, not only after a cold start."""
+        if claim.previous is not Status.BOOKED or not claim.updated_at:
+            return claim.retry_after
+        booked = datetime.fromisoformat(claim.updated_at).timestamp()
+        if now - booked < self.booked_grace_seconds:
+            return min(claim.retry_after, booked + self.booked_grace_seconds)
+        reason = (
+            f"{BOOKED_STILL_LISTED}: booked by the booker at {claim.updated_at}, "
+            "still in the inbox in Lucca"
+        )
+        self._note(document_id, reason, report)
+        return claim.retry_after
+
+    def _check_new(self, listed: ListedDocument, report: PollReport) -> None:
+        """A document claimed for the first time although it was in the inbox when a listing
+        that saw the whole inbox started: the ledger lost it (or never recorded it)."""
+        created = _created_at(listed)
+        if created is None:
+            return
+        since = self._last_complete_listing()
+        if since is None or created >= datetime.fromisoformat(since):
+            return
+        reason = (
+            f"{UNKNOWN_TO_LEDGER}: in the inbox since {created.isoformat()}, unknown to the ledger"
+        )
+        self._note(listed.document_id, reason, report)
+
+    def _last_complete_listing(self) -> str | None:
+        """Read once a run, and only when a new document needs it (most runs claim none). A
+        failed read (a policy without GetItem) costs the check, never the poll."""
+        if not self._complete_read:
+            self._complete_read = True
+            try:
+                self._complete_since = self.ledger.last_complete_listing(self.listing_name)
+            except ClientError:
+                logger.warning("last complete listing not read", exc_info=True)
+                self._complete_since = None
+        return self._complete_since
+
+    def _note(self, document_id: int, reason: str, report: PollReport) -> None:
+        """Record a discrepancy once; a failed write is logged, not allowed to stop queueing."""
+        try:
+            new = self.ledger.record_discrepancy(
+                document_id, reason, ttl_seconds=self.discrepancy_ttl_seconds
+            )
+        except ClientError:
+            logger.warning("discrepancy not recorded", exc_info=True, extra={"reason": reason})
+            return
+        if new:
+            report.discrepancies.append(document_id)
 
     def _flush(self, pending: list[tuple[int, str]], report: PollReport) -> None:
         while pending:
@@ -271,6 +366,29 @@ class InboxPoller:
             sent = {entry["Id"] for entry in response.get("Successful", [])}
             remaining = {k: v for k, v in remaining.items() if k not in sent}
         return [int(key) for key in remaining]
+
+
+def _saw_whole_inbox(report: PollReport, stats: ListingStats) -> bool:
+    """The listing reached the end of the inbox on its own (no queue target, time, budget or
+    failure stopped it), found as many documents as Lucca counted (a page shifted by a document
+    booked meanwhile hides one: then it did not see everything), and left none of them
+    unclaimed (a message not sent gives its claim back)."""
+    return (
+        stats.stopped_because in INBOX_ENDS
+        and stats.count is not None
+        and report.listed >= stats.count
+        and report.send_failed == 0
+    )
+
+
+def _created_at(listed: ListedDocument) -> datetime | None:
+    """When the document entered the inbox: the item's stamp, else the document's."""
+    if listed.item is None:
+        return None
+    created = listed.item.createdAt or listed.item.document.createdAt
+    if created is not None and created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)  # Lucca writes offsets; a bare one reads as UTC
+    return created
 
 
 def _batch_size(pending: list[tuple[int, str]]) -> int:

@@ -299,6 +299,7 @@ class PollerRuntime:
             queue_target=self._queue_target(),
             config=decision_config(self.settings),
             refused=self.refused,
+            booked_grace_seconds=self.settings.listing_fresh_seconds,
         )
         deadline = deadline_from(time_left, self.settings.stop_margin_seconds, self.clock)
         try:
@@ -307,7 +308,10 @@ class PollerRuntime:
         except PermanentError:
             partial = poller.last_report.as_dict() if poller.last_report else {}
             logger.error("inbox poll failed", extra={"report": partial})
+            if poller.last_report is not None:
+                _report_discrepancies(poller.last_report)
             raise
+        _report_discrepancies(report)
         self._listed_at = self.clock.time()
         self._backlog = report.left_work
         # Listed and enqueued counts are in the log line below: each custom metric costs $0.30 a
@@ -315,6 +319,16 @@ class PollerRuntime:
         metrics.add_metric("LuccaRequests", MetricUnit.Count, report.requests)
         logger.info("inbox polled", extra={"report": report.as_dict()})
         return report
+
+
+def _report_discrepancies(report: PollReport) -> None:
+    """``ReconciliationDiscrepancies``: documents first found this run on which the ledger and
+    Lucca disagree. Only when there are some (a custom metric costs for every hour with data);
+    the ids go to the log, the reasons to the ledger (and the digest)."""
+    if not report.discrepancies:
+        return
+    metrics.add_metric("ReconciliationDiscrepancies", MetricUnit.Count, len(report.discrepancies))
+    logger.warning("the ledger and Lucca disagree", extra={"documentIds": report.discrepancies})
 
 
 # --- processor --------------------------------------------------------------------------------
