@@ -6,15 +6,13 @@ from collections.abc import Iterator
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from cleemy_booker import digest
 from cleemy_booker.clock import utc_iso
 from cleemy_booker.digest import BookedDocument, DigestData, Health, compose, gather
 from cleemy_booker.ledger import BookingTrail, DocumentState, DocumentSummary, Ledger, Status
-from tests.aws import REGION, create_ledger_table
+from tests.unit.test_ledger import Clock, clocked_ledger
 
 NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC
 HOUR, DAY = 3600, 86400
@@ -290,20 +288,10 @@ def test_an_unknown_reason_code_still_reads_as_words() -> None:
 # --- gathered from the ledger -----------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clocked() -> Iterator[tuple[Ledger, Clock]]:
-    with mock_aws():
-        ddb = boto3.client("dynamodb", region_name=REGION)
-        clock = Clock()
-        yield Ledger(ddb, create_ledger_table(ddb), clock=clock), clock
+    with clocked_ledger(NOW) as found:
+        yield found
 
 
 def record_at(ledger: Ledger, clock: Clock, at: float, document_id: int, status: Status) -> None:

@@ -13,37 +13,20 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import boto3
 import httpx
 import pytest
-from moto import mock_aws
 
-from cleemy_booker.client import LuccaClient
-from cleemy_booker.ledger import DocumentSummary, Ledger, Status
+from cleemy_booker.ledger import DocumentSummary, Status
 from cleemy_booker.processor import DocumentFailed
 from cleemy_booker.rules import RuleSet
-from local.lucca_simulator import SimulatorConfig
-from local.lucca_simulator.app import Route, SimulatorApp
-from tests.aws import REGION, create_ledger_table
-from tests.harness import InProcessLucca
-from tests.unit.test_processor_edits import Lucca, answer_put_with
+from local.lucca_simulator.app import Route
+from tests.unit.test_processor_edits import Lucca, answer_put_with, in_process_lucca
 
 
 @pytest.fixture
 def lucca() -> Iterator[Lucca]:
-    app = SimulatorApp(SimulatorConfig(invoices=0, rate_limit=10_000))
-    transport = InProcessLucca(app)
-    client = LuccaClient(
-        "http://127.0.0.1",
-        app.config.api_key,
-        http=httpx.Client(transport=transport),
-        sleep=lambda seconds: None,
-    )
-    with mock_aws():
-        ddb = boto3.client("dynamodb", region_name=REGION)
-        create_ledger_table(ddb)
-        yield Lucca(app, transport, client, Ledger(ddb, "ledger"), ddb)
-    client.close()
+    with in_process_lucca() as found:
+        yield found
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ leases and counts."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -140,12 +141,19 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def clocked() -> Iterator[tuple[Ledger, Clock]]:
+@contextmanager
+def clocked_ledger(now: float = NOW) -> Iterator[tuple[Ledger, Clock]]:
+    """A ledger on moto whose clock the test moves."""
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name=REGION)
-        clock = Clock()
+        clock = Clock(now)
         yield Ledger(ddb, create_ledger_table(ddb), clock=clock), clock
+
+
+@pytest.fixture
+def clocked() -> Iterator[tuple[Ledger, Clock]]:
+    with clocked_ledger() as found:
+        yield found
 
 
 def lease_item(ledger: Ledger) -> dict[str, Any]:

@@ -10,6 +10,7 @@ request more than the PUT and the book, a document booked as it is costs its boo
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -99,8 +100,9 @@ class Lucca:
         return found
 
 
-@pytest.fixture
-def lucca() -> Iterator[Lucca]:
+@contextmanager
+def in_process_lucca() -> Iterator[Lucca]:
+    """An empty simulated inbox in process, its client, and a ledger on moto."""
     app = SimulatorApp(SimulatorConfig(invoices=0, rate_limit=10_000))
     transport = InProcessLucca(app)
     client = LuccaClient(
@@ -114,6 +116,12 @@ def lucca() -> Iterator[Lucca]:
         create_ledger_table(ddb)
         yield Lucca(app, transport, client, Ledger(ddb, "ledger"), ddb)
     client.close()
+
+
+@pytest.fixture
+def lucca() -> Iterator[Lucca]:
+    with in_process_lucca() as found:
+        yield found
 
 
 def on(endpoint: str, action: Callable[[], None], *, call: int = 1) -> Callable[[Route], None]:

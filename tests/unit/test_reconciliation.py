@@ -5,12 +5,10 @@ saw the whole inbox saw it. moto for AWS, a scripted Lucca and a fake clock (``t
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from moto import mock_aws
 
-from cleemy_booker import runtime as runtime_module
 from cleemy_booker.clock import utc_iso
 from cleemy_booker.digest import DigestData, compose, gather
 from cleemy_booker.ledger import DocumentState, Ledger, Status
@@ -19,7 +17,15 @@ from cleemy_booker.poller import STOP_TARGET_REACHED, PollReport, _saw_whole_inb
 from cleemy_booker.runtime import PollerRuntime
 from tests.aws import Stack, create_stack
 from tests.factories import raw_item
-from tests.unit.test_runtime import NOW, FakeClock, Lucca, five_minutes, poller, values
+from tests.unit.test_runtime import (
+    NOW,
+    FakeClock,
+    Lucca,
+    capture_metrics,
+    five_minutes,
+    poller,
+    values,
+)
 
 #: ``raw_item`` entered the inbox on 2 October 2026, months before ``NOW``.
 CREATED = "2026-10-02T09:00:00.123456+02:00"
@@ -38,13 +44,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def emitted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, float]]:
-    seen: list[tuple[str, str, float]] = []
-
-    def add_metric(name: str, unit: Any, value: float, **_: Any) -> None:
-        seen.append((name, str(unit.value), value))
-
-    monkeypatch.setattr(runtime_module.metrics, "add_metric", add_metric)
-    return seen
+    return capture_metrics(monkeypatch)
 
 
 def inbox(*document_ids: int, count: int | None = None) -> Lucca:

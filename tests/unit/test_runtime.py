@@ -76,9 +76,8 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-def emitted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, float]]:
-    """Every metric the runtimes add: (name, unit, value)."""
+def capture_metrics(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, float]]:
+    """Every metric the runtimes add from now on: (name, unit, value)."""
     seen: list[tuple[str, str, float]] = []
 
     def add_metric(name: str, unit: Any, value: float, **_: Any) -> None:
@@ -86,6 +85,11 @@ def emitted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, float]]:
 
     monkeypatch.setattr(runtime_module.metrics, "add_metric", add_metric)
     return seen
+
+
+@pytest.fixture
+def emitted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, float]]:
+    return capture_metrics(monkeypatch)
 
 
 def values(emitted: list[tuple[str, str, float]], name: str) -> list[float]:
