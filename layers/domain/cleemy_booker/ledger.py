@@ -687,16 +687,19 @@ class Ledger:
         Only ever forward: a late or repeated run that reported an older period must not make
         the next digest tell it again. False when a digest had already reported this far.
         """
+        return self._advance(_digest_key(name), "publishedUntil", until, "publishedAt")
+
+    def _advance(self, key: dict[str, Any], stamp: str, value: str, at: str) -> bool:
+        """Set the marker item's ``stamp`` to ``value`` (and ``at`` to now), only ever forward;
+        False when it already stood there or later."""
         try:
             self._ddb.update_item(
                 TableName=self.table,
-                Key=_digest_key(name),
-                UpdateExpression="SET publishedUntil = :until, publishedAt = :at",
-                ConditionExpression="attribute_not_exists(pk) OR publishedUntil < :until",
-                ExpressionAttributeValues={
-                    ":until": {"S": until},
-                    ":at": {"S": self._now_iso()},
-                },
+                Key=key,
+                UpdateExpression="SET #stamp = :value, #at = :now",
+                ConditionExpression="attribute_not_exists(pk) OR #stamp < :value",
+                ExpressionAttributeNames={"#stamp": stamp, "#at": at},
+                ExpressionAttributeValues={":value": {"S": value}, ":now": {"S": self._now_iso()}},
             )
         except ClientError as exc:
             if not _conditional_failed(exc):
@@ -717,20 +720,7 @@ class Ledger:
     def mark_listing_complete(self, name: str, started: float) -> None:
         """A listing ``name`` that started at ``started`` saw the whole inbox. Only ever
         forward: a slow run finishing after a later one must not move the mark back."""
-        try:
-            self._ddb.update_item(
-                TableName=self.table,
-                Key=_listing_key(name),
-                UpdateExpression="SET startedAt = :started, completedAt = :at",
-                ConditionExpression="attribute_not_exists(pk) OR startedAt < :started",
-                ExpressionAttributeValues={
-                    ":started": {"S": utc_iso(started)},
-                    ":at": {"S": self._now_iso()},
-                },
-            )
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
+        self._advance(_listing_key(name), "startedAt", utc_iso(started), "completedAt")
 
     def record_discrepancy(self, document_id: int, reason: str, *, ttl_seconds: int) -> bool:
         """Note that the ledger and Lucca disagree about a document; False if already noted
