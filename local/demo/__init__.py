@@ -30,7 +30,14 @@ from local.demo.pipeline import (
     SetupError,
     preflight,
 )
-from local.demo.report import CategoryRow, Verdict, format_progress, format_summary
+from local.demo.report import (
+    CategoryRow,
+    Verdict,
+    format_progress,
+    format_summary,
+    uncertain_refusals,
+    verify,
+)
 
 __all__ = [
     "BOOKABLE",
@@ -48,4 +55,6 @@ __all__ = [
     "format_progress",
     "format_summary",
     "preflight",
+    "uncertain_refusals",
+    "verify",
 ]

@@ -548,7 +548,7 @@ class LocalPipeline:
     def verify(self) -> Verdict:
         """The final check: simulator ground truth vs the ledger vs the dead-letter queue."""
         state = self.simulator.state()
-        return verify(state, self.ledger_states(), self.dead_letters())
+        return verify(state, self.ledger_states(), self.dead_letters(), self.simulator.requests())
 
 
 class _Timer:

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cleemy_booker.processor import BOOK_UNCERTAIN
+
 if TYPE_CHECKING:
     from cleemy_booker.ledger import DocumentState
     from local.demo.pipeline import Progress
@@ -90,6 +92,8 @@ class CategoryRow:
     lost: int = 0
     #: Documents of this category with any problem (touched, ledger disagreeing, ...).
     flagged: int = 0
+    #: Failing documents rightly held instead (refused after a call that may have applied).
+    excused: int = 0
 
     @property
     def expected(self) -> str:
@@ -100,9 +104,11 @@ class CategoryRow:
         wanted = {"booked": self.booked_once, "held": self.held, "DLQ": self.in_dlq}
         if self.expected not in wanted:
             return False
+        # An excused document is held where the row expects the dead-letter queue.
+        wanted["held"] -= self.excused
         others = sum(v for k, v in wanted.items() if k != self.expected)
         return (
-            wanted[self.expected] == self.documents
+            wanted[self.expected] + self.excused == self.documents
             and others == 0
             and self.double_booked == 0
             and self.lost == 0
@@ -133,6 +139,7 @@ class Verdict:
             total.double_booked += row.double_booked
             total.lost += row.lost
             total.flagged += row.flagged
+            total.excused += row.excused
         return total
 
     @property
@@ -144,13 +151,48 @@ class Verdict:
         return int(self.totals.get("requests", 0))
 
 
+def uncertain_refusals(requests: Sequence[Mapping[str, Any]]) -> set[int]:
+    """Documents whose book was refused after another book call of ours reached Lucca.
+
+    From the client's side such a refusal proves nothing (the earlier call, answered with a
+    fault or no answer at all, may have been applied): the processor holds the document as
+    ``book_uncertain`` instead of dead-lettering it. A 429 does not count: the limiter runs
+    nothing. The same rule as the client's ``maybe_applied``.
+    """
+    reached: Counter[int] = Counter()
+    last_status: dict[int, int | None] = {}
+    for entry in requests:
+        if entry.get("endpoint") != "book" or entry.get("documentId") is None:
+            continue
+        doc_id, status = int(entry["documentId"]), entry["status"]
+        last_status[doc_id] = status
+        reached[doc_id] += status != 429
+    return {
+        doc_id
+        for doc_id, calls in reached.items()
+        if calls > 1 and _is_refusal(last_status[doc_id])
+    }
+
+
+def _is_refusal(status: int | None) -> bool:
+    """A permanent answer: a 4xx other than the limiter's."""
+    return status is not None and 400 <= status < 500 and status not in (408, 429)
+
+
 def verify(
     sim_state: Mapping[str, Any],
     ledger: Mapping[int, DocumentState],
     dead_letters: Sequence[DeadLetter],
+    requests: Sequence[Mapping[str, Any]] = (),
 ) -> Verdict:
-    """Check every document against its category; every disagreement becomes a problem line."""
+    """Check every document against its category; every disagreement becomes a problem line.
+
+    A document of a failing category whose refusal followed a call that may have been applied
+    (``uncertain_refusals`` of the simulator's request log) is expected held as
+    ``book_uncertain``, its number kept, rather than in the dead-letter queue.
+    """
     documents: list[dict[str, Any]] = list(sim_state["documents"])
+    uncertain = uncertain_refusals(requests)
     dlq_ids = Counter(d.document_id for d in dead_letters)
     known = {d["id"] for d in documents}
     rows = {name: CategoryRow(name) for name in CATEGORIES}
@@ -207,6 +249,11 @@ def verify(
                 problem("ledger", f"{doc_id} ({category}): HELD without a reason", doc_id)
             if not is_held and (doc["bookings"] or doc_id in dlq_ids):  # else: reported lost
                 problem("ledger", f"{doc_id} ({category}): ledger says {status}, not HELD", doc_id)
+        elif category in FAILING and doc_id in uncertain and is_held:
+            row.excused += 1
+            if doc["bookings"] or not _held_as_uncertain(state):
+                reasons = "; ".join(state.reasons) if state is not None else ""
+                problem("ledger", f"{doc_id} ({category}): held, not as uncertain: {reasons}")
         elif category in FAILING:
             if doc_id not in dlq_ids:
                 problem("DLQ", f"{doc_id} ({category}): not in the dead-letter queue", doc_id)
@@ -246,6 +293,10 @@ def verify(
         totals=dict(sim_state["totals"]),
         documents=documents,
     )
+
+
+def _held_as_uncertain(state: DocumentState | None) -> bool:
+    return state is not None and any(r.startswith(f"{BOOK_UNCERTAIN}:") for r in state.reasons)
 
 
 def _category(documents: Sequence[Mapping[str, Any]], doc_id: int) -> str:
@@ -308,6 +359,11 @@ def format_summary(verdict: Verdict, *, elapsed: float | None = None) -> str:
         f"Dead-letter queue: {len(verdict.dead_letters)} message(s), "
         f"{sum(1 for d in verdict.dead_letters if d.failure_reason)} with a failureReason",
     ]
+    if excused := verdict.total.excused:
+        lines.append(
+            f"Held as possibly booked instead of the DLQ: {excused} (refused after a book call "
+            "of ours that met a fault and may have gone through; a person checks in Lucca)"
+        )
     if elapsed is not None:
         minutes, seconds = divmod(elapsed, 60)
         lines.append(f"Total time: {int(minutes)}m {seconds:04.1f}s")

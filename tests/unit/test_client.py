@@ -187,6 +187,29 @@ def test_connection_errors_are_retried_then_reported_as_transport_errors() -> No
 
 
 @pytest.mark.parametrize(
+    ("first", "reached"),
+    [
+        (httpx.Response(429, headers={"Retry-After": "1"}), 1),  # the limiter ran nothing
+        (httpx.ConnectError("refused"), 1),  # never sent
+        (httpx.ConnectTimeout("slow"), 1),
+        (httpx.Response(503, text="busy"), 2),  # may have run, for all we know
+        (httpx.Response(500, text="oops"), 2),
+        (httpx.Response(408, text="too slow"), 2),
+        (httpx.ReadTimeout("no answer"), 2),
+    ],
+)
+def test_only_attempts_that_may_have_reached_the_operation_count_as_applied(
+    first: Answer, reached: int
+) -> None:
+    script = Script(first, httpx.Response(400, json={"title": "locked", "status": 400}))
+    client = make_client(script)
+    with pytest.raises(PermanentError):
+        client.book_document(3)
+    assert client.requests_sent["book"] == 2
+    assert client.maybe_applied["book"] == reached
+
+
+@pytest.mark.parametrize(
     ("answer", "expected"),
     [
         (httpx.Response(200, text="<html>oops</html>"), "expected JSON"),

@@ -467,6 +467,31 @@ def test_a_retried_book_answered_with_a_refusal_keeps_the_number_and_holds(lucca
     assert "configVersion" not in state  # nor do new rules
 
 
+def test_a_book_refused_after_a_429_dead_letters_and_releases_the_number(lucca: Lucca) -> None:
+    doc = lucca.add(524, accountingLabel="Paper", dueDate="2026-11-01")
+    message = lucca.listed(doc)
+    # The first book call is refused by the limiter (nothing ran); the retry is rejected: that
+    # rejection answers the only call that reached Lucca, so it proves nothing was booked.
+    lucca.app.configure(
+        {"fault_rate": 1.0, "fault_kinds": {"429": 1.0}, "fault_endpoints": ["book"]}
+    )
+
+    def refuse_from_now_on() -> None:
+        lucca.app.configure({"fault_rate": 0.0})
+        lucca.app.touch(doc, {}, "book_rejected")
+
+    lucca.transport.before.append(on("book", refuse_from_now_on, call=2))
+
+    with pytest.raises(DocumentFailed, match="locked by a pending approval"):
+        lucca.processor().process(message)
+
+    assert lucca.requests(doc) == ["book", "book"]  # no read to ask whether it left the inbox
+    assert lucca.claim_holder(doc) is None
+    state = lucca.ledger.state(doc)
+    assert state is not None
+    assert state.status is Status.FAILED
+
+
 def test_a_book_refused_after_an_earlier_booking_marker_keeps_the_number_and_holds(
     lucca: Lucca,
 ) -> None:

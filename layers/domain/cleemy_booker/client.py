@@ -36,6 +36,10 @@ MAX_PAGE_SIZE = 1000
 #: Lucca aborts a request after 5 s (408); we give up a little earlier so the retry is ours.
 DEFAULT_TIMEOUT = httpx.Timeout(4.5, connect=2.0)
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+#: Lucca's limiter answers 429 before the operation runs: such an attempt did nothing.
+RATE_LIMITED = 429
+#: Transport failures before a request could be sent: nothing reached Lucca.
+NEVER_CONNECTED = (httpx.ConnectError, httpx.ConnectTimeout)
 
 
 class RequestHook(Protocol):
@@ -125,6 +129,11 @@ class LuccaClient:
         self.deadline: float | None = None
         #: Requests sent per endpoint (every attempt counts: that is what the budget sees).
         self.requests_sent: Counter[str] = Counter()
+        #: Attempts per endpoint that may have reached the operation: every one sent, but for
+        #: those answered 429 (Lucca's limiter refuses before anything runs) and those that
+        #: never connected. A refusal proves nothing was done only if no other attempt of the
+        #: same call is counted here.
+        self.maybe_applied: Counter[str] = Counter()
         self.request_ids: list[str] = []
 
     def __repr__(self) -> str:
@@ -265,6 +274,8 @@ class LuccaClient:
                 auth=self._auth,
             )
         except httpx.TransportError as exc:
+            if not isinstance(exc, NEVER_CONNECTED):
+                self.maybe_applied[endpoint] += 1
             self._notify(endpoint, None, None)
             raise TransportError(f"no answer ({type(exc).__name__})", endpoint=endpoint) from None
         request_id = response.headers.get("x-request-id") or response.headers.get(
@@ -272,6 +283,8 @@ class LuccaClient:
         )
         if request_id:
             self.request_ids.append(request_id)
+        if response.status_code != RATE_LIMITED:
+            self.maybe_applied[endpoint] += 1
         retry_after = parse_retry_after(response.headers.get("retry-after"), now=self._now)
         self._notify(endpoint, response.status_code, retry_after)
         if response.is_success:

@@ -368,13 +368,14 @@ class DocumentProcessor:
         self.ledger.record(
             document_id, Status.BOOKING, "booking", modified_at=modified_at, summary=summary
         )
-        calls_before = self.client.requests_sent["book"]
+        reached_before = self.client.maybe_applied["book"]
         try:
             self.client.book_document(document_id)
         except PermanentError as error:
-            # A refusal proves nothing was booked only for the first and only call, with no
-            # earlier attempt's call (the ledger said BOOKING) that may have been applied unseen.
-            retried = self.client.requests_sent["book"] - calls_before > 1
+            # A refusal proves nothing was booked only if it answered the one call of ours that
+            # reached Lucca (a retry after a 429 does not count: the limiter ran nothing), with
+            # no earlier attempt's call (the ledger said BOOKING) that may have been applied.
+            retried = self.client.maybe_applied["book"] - reached_before > 1
             if not (retried or _was_booking(state)):
                 self._release_number(item, outcome, state)
                 raise
