@@ -11,13 +11,19 @@ import itertools
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from bench.scenario import BOOKABLE, Scenario
 from tests.harness import dead_letters
 
-if TYPE_CHECKING:
-    from bench.ours import QueueStack
+
+class QueueStack(Protocol):
+    """What the driver needs of a stack: its queue, its DLQ and the SQS client."""
+
+    sqs: Any
+    queue_url: str
+    dlq_url: str
+
 
 #: A gap between two of our requests longer than this many budget intervals counts as a stall.
 STALL_FACTOR = 1.5

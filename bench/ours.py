@@ -25,9 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Protocol
+from typing import Any
 
-from bench.figures import RunFigures, dead_letter_summary, figures_from
+from bench.figures import QueueStack, RunFigures, dead_letter_summary, figures_from
 from bench.scenario import BUDGET_LIMIT, NOISE, ProgressTicker, Scenario
 from cleemy_booker.config import PollerSettings, ProcessorSettings
 from cleemy_booker.runtime import (
@@ -52,14 +52,6 @@ VISIBILITY_SECONDS = 360
 EMPTY_RECEIVE_SLEEP = 0.02
 #: The queue must look empty this many times in a row before the run is over.
 IDLE_ROUNDS = 3
-
-
-class QueueStack(Protocol):
-    """What the driver needs of a stack: its queue, its DLQ and the SQS client."""
-
-    sqs: Any
-    queue_url: str
-    dlq_url: str
 
 
 @dataclass

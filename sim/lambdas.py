@@ -35,14 +35,29 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aws_lambda_powertools.logging import logger as powertools_logger
 
-from sim.clock import Killed
+from sim.aws import InMemorySqs
+from sim.clock import Killed, Simulation
 
-if TYPE_CHECKING:
-    from sim.world import World
+
+class _Reclaim(Protocol):
+    idle_reclaim_seconds: float
+
+
+class World(Protocol):
+    """What Lambda's model needs of the world it runs in (``sim.world.World`` is one): the
+    clock, the queue it deletes from, and whom to tell that a message is done."""
+
+    sim: Simulation
+    sqs: InMemorySqs
+
+    @property
+    def config(self) -> _Reclaim: ...
+
+    def message_done(self, body: str) -> None: ...
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Lambda's delays between asynchronous retries (how many, and the event's longest age, are

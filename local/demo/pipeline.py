@@ -22,6 +22,7 @@ from local.demo.report import (
     FAILING,
     HELD,
     DeadLetter,
+    Progress,
     Verdict,
     verify,
 )
@@ -119,35 +120,6 @@ class PipelineOptions:
             raise ValueError("fault rate must be within 0..1")
         if self.max_receive_count < 3:
             raise ValueError("max_receive_count must be at least 3")
-
-
-@dataclass(frozen=True)
-class Progress:
-    """One look at the pipeline: the simulator's truth, the ledger, the queues."""
-
-    elapsed: float
-    documents: int
-    bookable: int
-    booked: int
-    double_booked: int
-    held: int
-    failed: int
-    dead_lettered: int
-    visible: int
-    in_flight: int
-    delayed: int
-    requests: int
-    in_window: int
-    rate_limited: int  # 429s from the simulator's own limiter (our budget should avoid them)
-    throttled: int  # every 429, injected ones included
-    faults: int
-    settled: int  # documents booked, held or failed for good
-    polls: int = 0  # poller runs seen in its log group (ours and the schedule's)
-    scheduled_polls: int = 0
-
-    @property
-    def queue_empty(self) -> bool:
-        return self.visible == self.in_flight == self.delayed == 0
 
 
 class LocalPipeline:

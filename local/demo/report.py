@@ -16,7 +16,6 @@ from cleemy_booker.processor import BOOK_UNCERTAIN
 
 if TYPE_CHECKING:
     from cleemy_booker.ledger import DocumentState
-    from local.demo.pipeline import Progress
 
 #: The simulator's ground-truth categories and what the pipeline must do with each.
 BOOKABLE = frozenset({"ready", "ready_needs_label", "credit_note"})  # booked exactly once
@@ -79,6 +78,35 @@ class DeadLetter:
             error_type=attr("errorType"),
             body=body,
         )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One look at the pipeline: the simulator's truth, the ledger, the queues."""
+
+    elapsed: float
+    documents: int
+    bookable: int
+    booked: int
+    double_booked: int
+    held: int
+    failed: int
+    dead_lettered: int
+    visible: int
+    in_flight: int
+    delayed: int
+    requests: int
+    in_window: int
+    rate_limited: int  # 429s from the simulator's own limiter (our budget should avoid them)
+    throttled: int  # every 429, injected ones included
+    faults: int
+    settled: int  # documents booked, held or failed for good
+    polls: int = 0  # poller runs seen in its log group (ours and the schedule's)
+    scheduled_polls: int = 0
+
+    @property
+    def queue_empty(self) -> bool:
+        return self.visible == self.in_flight == self.delayed == 0
 
 
 @dataclass

@@ -16,6 +16,7 @@ from cleemy_booker.client import INBOX_PATH, LuccaClient
 from cleemy_booker.gate import GateConfig
 from cleemy_booker.plan import TABLE_WIDTH, Plan, build_plan, main
 from cleemy_booker.rules import RuleSet
+from local.lucca_simulator import Simulator, SimulatorConfig
 from tests.factories import EXAMPLE_RULES_FILE, example_rules, raw_item
 
 API_KEY = "secret-key-0123456789"
@@ -348,8 +349,7 @@ def test_cli_needs_a_base_url() -> None:
 
 
 def test_cli_against_the_simulator_makes_only_list_requests() -> None:
-    simulator = pytest.importorskip("local.lucca_simulator")
-    sim = simulator.Simulator(simulator.SimulatorConfig(invoices=40, seed=7)).start()
+    sim = Simulator(SimulatorConfig(invoices=40, seed=7)).start()
     try:
         code, out, err = run(["--base-url", sim.url, "--json"], {"LUCCA_API_KEY": sim.api_key})
         logged = httpx.get(f"{sim.url}/_sim/requests").json()["requests"]

@@ -349,17 +349,60 @@ def test_a_document_fixed_in_lucca_is_booked_once_after_its_replay(
         report = move_by_hand(stack.sqs, stack.dlq_url, stack.queue_url, document_id=rejected[0])
         assert report.moved == 1
         drive_queue(stack, processor.lambda_handler)
-        # Replaying a booked document again books nothing twice.
-        stack.sqs.send_message(
-            QueueUrl=stack.queue_url, MessageBody=json.dumps({"documentId": ready[0]})
-        )
-        drive_queue(stack, processor.lambda_handler)
 
     ledger = Ledger(stack.dynamodb, stack.ledger_table)
     for doc_id in (rejected[0], *ready):
         assert sim.document(doc_id)["bookings"] == 1  # type: ignore[index]
         assert ledger.state(doc_id).status is Status.BOOKED  # type: ignore[union-attr]
     assert [json.loads(m["Body"])["documentId"] for m in dead_letters(stack)] == [rejected[1]]
+
+
+def book_one_then_replay(
+    monkeypatch: pytest.MonkeyPatch, sim: Simulator, stack: Stack, *, forget_idempotency: bool
+) -> tuple[int, dict[str, Any], int]:
+    """Book a ready document, then hand the processor a replayed message for it (a new message
+    id, as a DLQ move or a duplicate send gives): (document, the replay's result, the Lucca
+    requests the replay made)."""
+    doc_id = next(d["id"] for d in sim.state()["documents"] if d["category"] == "ready")
+    with handlers_env(monkeypatch, stack, sim) as (_, processor):
+        stack.sqs.send_message(
+            QueueUrl=stack.queue_url, MessageBody=json.dumps({"documentId": doc_id})
+        )
+        drive_queue(stack, processor.lambda_handler)
+        assert sim.document(doc_id)["bookings"] == 1  # type: ignore[index]
+        if forget_idempotency:  # its record expired: only the ledger remembers
+            table = stack.idempotency_table
+            for item in stack.dynamodb.scan(TableName=table)["Items"]:
+                stack.dynamodb.delete_item(TableName=table, Key={"id": item["id"]})
+        runtime = processor.runtime()
+        runtime.start_invocation(lambda: 60_000)
+        before = len(sim.requests())
+        result = runtime.handle_record(json.dumps({"documentId": doc_id}), "replayed-message")
+        asked = [e for e in sim.requests()[before:] if e["documentId"] == doc_id]
+    return doc_id, result, len(asked)
+
+
+def test_a_replayed_booked_document_is_answered_by_its_idempotency_record(
+    monkeypatch: pytest.MonkeyPatch, sim: Simulator, sim_stack: Stack
+) -> None:
+    doc_id, result, asked = book_one_then_replay(
+        monkeypatch, sim, sim_stack, forget_idempotency=False
+    )
+    # The stored result of the first run, not a second decision: the idempotency record answered.
+    assert result["outcome"] == "booked"
+    assert asked == 0
+    assert sim.document(doc_id)["bookings"] == 1  # type: ignore[index]
+
+
+def test_once_its_idempotency_record_is_gone_the_ledger_still_books_nothing_twice(
+    monkeypatch: pytest.MonkeyPatch, sim: Simulator, sim_stack: Stack
+) -> None:
+    doc_id, result, asked = book_one_then_replay(
+        monkeypatch, sim, sim_stack, forget_idempotency=True
+    )
+    assert result["outcome"] == "already_booked"  # the ledger's BOOKED answered, not Lucca
+    assert asked == 0
+    assert sim.document(doc_id)["bookings"] == 1  # type: ignore[index]
 
 
 # --- events/ ----------------------------------------------------------------------------------
