@@ -94,10 +94,10 @@ memory: $(VENV)/.stamp  ## Each function's peak memory and CPU work, and the mem
 
 # make replay ARGS="--dry-run"  (the stack's DLQ and queue come from STACK or the flags)
 replay: $(VENV)/.stamp  ## Move dead-lettered documents back to the queue (dry run first)
-	$(PY) -m cleemy_booker.replay $(ARGS)
+	$(VENV)/bin/cleemy-booker replay $(ARGS)
 
 plan: $(VENV)/.stamp  ## Dry run against a tenant: make plan ARGS="--base-url https://x.ilucca.net"
-	$(PY) -m cleemy_booker.plan $(ARGS)
+	$(VENV)/bin/cleemy-booker plan $(ARGS)
 
 simulator: $(VENV)/.stamp  ## Run the Lucca simulator on port 8900
 	$(PY) -m local.lucca_simulator --port 8900 --invoices 200 --seed 7

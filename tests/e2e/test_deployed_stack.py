@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from cleemy_booker import audit
 from cleemy_booker.ledger import Status
 from cleemy_booker.processor import BOOK_UNCERTAIN
+from cleemy_booker_tools import audit
 from local.demo import (
     BOOKABLE,
     CATEGORIES,

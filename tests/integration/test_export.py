@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from cleemy_booker import audit
 from cleemy_booker.digest import Health, compose, gather
 from cleemy_booker.ledger import Ledger, Status
+from cleemy_booker_tools import audit
 from local.lucca_simulator import Simulator, SimulatorConfig
 from tests.aws import Stack, create_stack
 from tests.harness import FakeLambdaContext, drive_queue, handlers_env

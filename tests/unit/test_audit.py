@@ -12,8 +12,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cleemy_booker import audit
 from cleemy_booker.ledger import DocumentSummary, Ledger, Status
+from cleemy_booker_tools import audit
 from tests.aws import REGION, create_ledger_table
 
 

@@ -169,7 +169,7 @@ def test_a_normal_day_lists_the_failures_with_the_replay_command() -> None:
     assert "1 document failed since the last digest and went to the dead-letter queue" in text
     assert "  - document 21 | invoice F-21 | 50.00 EUR | Ada Martin\n" in text
     assert "      booking refused: the document is locked by a pending approval" in text
-    assert '    make replay ARGS="--stack cleemy-booker --dry-run"\n' in text
+    assert "    cleemy-booker replay --stack cleemy-booker --dry-run\n" in text
     assert "--yes instead of --dry-run" in text
 
 
@@ -252,7 +252,7 @@ def test_the_byte_budget_holds_whatever_the_numbers() -> None:
     assert message is not None
     assert len(message.text.encode("utf-8")) <= 400
     assert "the message is cut here" in message.text
-    assert "python -m cleemy_booker.audit --stack s held" in message.text
+    assert "cleemy-booker audit --stack s held" in message.text
 
 
 # --- words ------------------------------------------------------------------------------------

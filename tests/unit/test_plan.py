@@ -11,11 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from cleemy_booker import plan as plan_module
 from cleemy_booker.client import INBOX_PATH, LuccaClient
 from cleemy_booker.gate import GateConfig
-from cleemy_booker.plan import TABLE_WIDTH, Plan, build_plan, main
 from cleemy_booker.rules import RuleSet
+from cleemy_booker_tools import plan as plan_module
+from cleemy_booker_tools.plan import TABLE_WIDTH, Plan, build_plan, main
 from local.lucca_simulator import Simulator, SimulatorConfig
 from tests.factories import EXAMPLE_RULES_FILE, example_rules, raw_item
 

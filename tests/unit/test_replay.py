@@ -1,4 +1,4 @@
-"""DLQ replay (``python -m cleemy_booker.replay``) against moto, and the ``events/`` fixtures
+"""DLQ replay (``cleemy-booker replay``) against moto, and the ``events/`` fixtures
 through the real handlers."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from cleemy_booker.ledger import Ledger, Status
-from cleemy_booker.replay import (
+from cleemy_booker_tools.replay import (
     EXIT_AWS_ERROR,
     EXIT_OK,
     list_dead_letters,

@@ -384,7 +384,7 @@ def _failed_section(data: DigestData, health: Health, stack: str, limit: int) ->
         lines.append(f"The dead-letter queue holds {_count(waiting, 'message')} in all.")
     lines += [
         "Once the cause is fixed, an engineer lists them with",
-        f'    make replay ARGS="--stack {stack} --dry-run"',
+        f"    cleemy-booker replay --stack {stack} --dry-run",
         "and sends them through again with --yes instead of --dry-run.",
     ]
     return lines
@@ -567,7 +567,7 @@ def _cut(text: str, max_bytes: int, stack: str) -> str:
     """The text cut at a line, under ``max_bytes``, saying where the rest is."""
     note = (
         "\n… the message is cut here to stay short; every held document is listed by\n"
-        f"    python -m cleemy_booker.audit --stack {stack} held\n"
+        f"    cleemy-booker audit --stack {stack} held\n"
     )
     room = max(0, max_bytes - _size(note))
     head = text.encode("utf-8")[:room].decode("utf-8", errors="ignore")

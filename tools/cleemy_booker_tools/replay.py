@@ -1,9 +1,9 @@
 """Move dead-lettered documents back to the documents queue, once their cause is fixed.
 
-    python -m cleemy_booker.replay --stack cleemy-booker                  # what is there, and why
-    python -m cleemy_booker.replay --stack cleemy-booker --yes            # move everything back
-    python -m cleemy_booker.replay --stack cleemy-booker --document-id 123 --yes
-    python -m cleemy_booker.replay --dlq-url URL --queue-url URL --endpoint-url http://127.0.0.1:4566
+    cleemy-booker replay --stack cleemy-booker                  # what is there, and why
+    cleemy-booker replay --stack cleemy-booker --yes            # move everything back
+    cleemy-booker replay --stack cleemy-booker --document-id 123 --yes
+    cleemy-booker replay --dlq-url URL --queue-url URL --endpoint-url http://127.0.0.1:4566
 
 Without ``--yes`` nothing moves: the dead letters are listed with the document, the reason and
 the error type the processor attached, and when each arrived; they stay in the DLQ as found.
@@ -368,7 +368,7 @@ def replay(
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m cleemy_booker.replay",
+        prog="cleemy-booker replay",
         description="List the dead-lettered documents and why; with --yes, move them back to "
         "the documents queue.",
     )

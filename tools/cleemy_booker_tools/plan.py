@@ -5,7 +5,7 @@ and the shared budget of 50 requests a minute barely notices), applies the updat
 review gate to each document exactly as the processor would, and says per document whether it
 would be booked as it is, updated then booked, or held, and why.
 
-    python -m cleemy_booker.plan --base-url https://acme.ilucca.net --rules rules.yaml
+    cleemy-booker plan --base-url https://acme.ilucca.net --rules rules.yaml
 
 The API key is read from an environment variable (``--api-key-env``, default ``LUCCA_API_KEY``),
 never from the command line, and never printed. No AWS access is needed.
@@ -28,10 +28,10 @@ from typing import Any, Literal, TextIO
 
 from pydantic import ValidationError
 
-from .client import MAX_PAGE_SIZE, LuccaClient
-from .config import parse_filters
-from .errors import AuthError, LuccaError
-from .gate import (
+from cleemy_booker.client import MAX_PAGE_SIZE, LuccaClient
+from cleemy_booker.config import parse_filters
+from cleemy_booker.errors import AuthError, LuccaError
+from cleemy_booker.gate import (
     ChainedDuplicates,
     DuplicateLookup,
     GateConfig,
@@ -42,9 +42,9 @@ from .gate import (
     format_amount,
     review,
 )
-from .listing import ListedDocument, ListingStats, iter_inbox
-from .models import InboxItem
-from .rules import FieldChange, RulesConfigError, RuleSet, RulesOutcome, load_rules
+from cleemy_booker.listing import ListedDocument, ListingStats, iter_inbox
+from cleemy_booker.models import InboxItem
+from cleemy_booker.rules import FieldChange, RulesConfigError, RuleSet, RulesOutcome, load_rules
 
 Decision = Literal["book", "update+book", "hold"]
 DECISIONS: tuple[Decision, ...] = ("book", "update+book", "hold")
@@ -339,7 +339,7 @@ class BadConfig(Exception):
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m cleemy_booker.plan",
+        prog="cleemy-booker plan",
         description="Dry run: list the Lucca inbox and show, per document, what the pipeline "
         "would do (book, update then book, or hold) and why. Changes nothing in Lucca.",
     )

@@ -1,9 +1,9 @@
 """Ask the ledger: what happened to document 123? Which documents are held, and why? What was
 booked in March, for the accountant's own checks?
 
-    python -m cleemy_booker.audit --stack cleemy-booker show 123
-    python -m cleemy_booker.audit --table LEDGER_TABLE held [--json | --format csv]
-    python -m cleemy_booker.audit --stack cleemy-booker export --since 2026-03-01 \
+    cleemy-booker audit --stack cleemy-booker show 123
+    cleemy-booker audit --table LEDGER_TABLE held [--json | --format csv]
+    cleemy-booker audit --stack cleemy-booker export --since 2026-03-01 \
         --until 2026-03-31 --format csv --output march.csv
 
 ``export`` writes one row per document booked in the period (``--until`` is a day included);
@@ -32,9 +32,16 @@ from zoneinfo import ZoneInfo
 
 import boto3
 
-from .clock import utc_iso
-from .gate import FIELD_NAMES
-from .ledger import BookingTrail, DocumentState, DocumentSummary, Ledger, LedgerEvent, Status
+from cleemy_booker.clock import utc_iso
+from cleemy_booker.gate import FIELD_NAMES
+from cleemy_booker.ledger import (
+    BookingTrail,
+    DocumentState,
+    DocumentSummary,
+    Ledger,
+    LedgerEvent,
+    Status,
+)
 
 
 def ledger_table_of_stack(cloudformation: Any, stack: str) -> str:
@@ -297,7 +304,7 @@ def _zone(name: str) -> tzinfo:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m cleemy_booker.audit",
+        prog="cleemy-booker audit",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
