@@ -35,10 +35,17 @@ def runtime() -> ProcessorRuntime:
     )
 
 
+def receive_count(record: SQSRecord) -> int:
+    """Powertools' own property (a string there); a hand-written replay event may carry no
+    attributes at all: it counts as a first delivery."""
+    try:
+        return int(record.attributes.approximate_receive_count)
+    except KeyError:
+        return 1
+
+
 def record_handler(record: SQSRecord) -> dict[str, Any]:
-    # A hand-written replay event may carry no attributes: count it as a first delivery.
-    receive_count = int(record.raw_event.get("attributes", {}).get("ApproximateReceiveCount", 1))
-    return runtime().handle_record(record.body, record.message_id, receive_count)
+    return runtime().handle_record(record.body, record.message_id, receive_count(record))
 
 
 @logger.inject_lambda_context(clear_state=True)
