@@ -1,14 +1,25 @@
 """Cold-start import time of each handler, against ``import boto3`` alone.
 
 Each sample is a fresh interpreter that times only the import (interpreter start-up is the
-same for everyone and is left out), with the layer's folder first on ``sys.path`` as Lambda puts
-``/opt/python``, and ``LAMBDA_TASK_ROOT`` set so Powertools' Tracer behaves as in Lambda (it
-switches itself off outside Lambda). One unmeasured warm-up first compiles the bytecode, as a
-deployed package would ship it. Median of ``runs`` samples, interleaved so drift hits all alike.
+same for everyone and is left out). It sees what a Lambda instance sees and nothing more: the
+standard library, then the layer as ``sam build`` makes it — the pinned closure of
+``layers/domain/requirements.txt`` (installed once into ``bench/results/layer-<hash>``) and the
+domain package — on ``sys.path``, and ``-S`` so that no package of the development environment
+is importable (httpx, for one, imports its command-line extras when it finds them, and the
+dev tools bring them). ``LAMBDA_TASK_ROOT`` is set so Powertools' Tracer behaves as in Lambda
+(it switches itself off outside Lambda). One unmeasured warm-up first compiles the bytecode, as
+a deployed package would ship it. Median of ``runs`` samples, interleaved so drift hits all
+alike.
+
+``python -m bench.coldstart [--runs N] [--root TREE ...]`` measures one tree or several (e.g.
+a worktree of an earlier commit) in one run, so their figures share the machine's state.
 """
 
 from __future__ import annotations
 
+import argparse
+import hashlib
+import json
 import os
 import statistics
 import subprocess
@@ -18,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYER = ROOT / "layers" / "domain"
-HANDLERS = ("inbox_poller", "document_processor")
+REQUIREMENTS = ROOT / "layers" / "domain" / "requirements.txt"
+HANDLERS = ("inbox_poller", "document_processor", "morning_digest")
 
 _TIMER = """
 import time
@@ -41,25 +52,52 @@ class Subject:
     body: str
     task_root: Path
     trace_disabled: bool | None  # None: not a handler, the variable does not matter
+    #: What ``sys.path`` holds after the standard library: the layer's closure, then the code.
+    path: tuple[Path, ...]
 
 
-def subjects() -> list[Subject]:
-    found = [Subject("boto3", "import boto3", ROOT, None)]
-    for handler in HANDLERS:
-        path = ROOT / "functions" / handler / "app.py"
-        body = _IMPORT_HANDLER.format(path=str(path))
-        for disabled in (True, False):
-            label = f"{handler} (trace {'disabled' if disabled else 'enabled'})"
-            found.append(Subject(label, body, path.parent, disabled))
+def layer_dependencies(requirements: Path = REQUIREMENTS) -> Path:
+    """The layer's pinned closure, installed as ``sam build`` would (once per requirements)."""
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:12]
+    target = ROOT / "bench" / "results" / f"layer-{digest}"
+    if not (target / ".complete").exists():
+        subprocess.run(  # noqa: S603 - our own interpreter, our pinned requirements
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
+            + ["--target", str(target), "-r", str(requirements)],
+            check=True,
+        )
+        (target / ".complete").touch()
+    return target
+
+
+def subjects(roots: list[Path] | None = None) -> list[Subject]:
+    deps = layer_dependencies()
+    found = [Subject("boto3", "import boto3", ROOT, None, (deps,))]
+    for root in roots or [ROOT]:
+        prefix = "" if root == ROOT else f"{root.name}: "
+        for handler in HANDLERS:
+            path = root / "functions" / handler / "app.py"
+            if not path.exists():
+                continue
+            body = _IMPORT_HANDLER.format(path=str(path))
+            for disabled in (True, False):
+                label = f"{prefix}{handler} (trace {'disabled' if disabled else 'enabled'})"
+                code = (deps, root / "layers" / "domain")
+                found.append(Subject(label, body, path.parent, disabled, code))
     return found
 
 
 def _environment(subject: Subject) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POWERTOOLS_TRACE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("POWERTOOLS_TRACE", "PYTHON", "VIRTUAL_ENV"))
+    }
     env.update(
-        PYTHONPATH=str(LAYER),
+        PYTHONPATH=os.pathsep.join(str(p) for p in subject.path),
         LAMBDA_TASK_ROOT=str(subject.task_root),
         AWS_LAMBDA_FUNCTION_NAME="bench-cold-start",
+        AWS_DEFAULT_REGION=os.environ.get("AWS_DEFAULT_REGION", "eu-west-1"),
     )
     if subject.trace_disabled:
         env["POWERTOOLS_TRACE_DISABLED"] = "true"
@@ -68,7 +106,7 @@ def _environment(subject: Subject) -> dict[str, str]:
 
 def sample(subject: Subject) -> float:
     result = subprocess.run(  # noqa: S603 - our own interpreter and code
-        [sys.executable, "-c", _TIMER.format(body=subject.body)],
+        [sys.executable, "-S", "-c", _TIMER.format(body=subject.body)],
         env=_environment(subject),
         cwd=subject.task_root,
         capture_output=True,
@@ -79,9 +117,9 @@ def sample(subject: Subject) -> float:
     return float(result.stdout.strip().splitlines()[-1])
 
 
-def measure(runs: int) -> dict[str, Any]:
+def measure(runs: int, roots: list[Path] | None = None) -> dict[str, Any]:
     """Median seconds per subject, and each handler's ratio to ``import boto3``."""
-    found = subjects()
+    found = subjects(roots)
     for subject in found:
         sample(subject)  # warm-up: bytecode compiled, files in the page cache
     samples: dict[str, list[float]] = {subject.name: [] for subject in found}
@@ -98,3 +136,22 @@ def measure(runs: int) -> dict[str, Any]:
             name: round(value / boto3, 2) for name, value in medians.items() if name != "boto3"
         },
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.coldstart", description=__doc__)
+    parser.add_argument("--runs", type=int, default=7, help="samples per subject (default 7)")
+    parser.add_argument("--root", type=Path, action="append", help="a tree to measure (repeat)")
+    args = parser.parse_args(argv)
+    roots = [root.resolve() for root in args.root] if args.root else None
+    result = measure(args.runs, roots)
+    boto3 = result["seconds"]["boto3"]
+    print(f"import boto3 alone: {boto3 * 1000:.0f} ms (median of {args.runs})")
+    for name, ratio in result["ratioToBoto3"].items():
+        print(f"  {name:<55} {result['seconds'][name] * 1000:6.0f} ms  {ratio:.2f} x boto3")
+    print(json.dumps(result["ratioToBoto3"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

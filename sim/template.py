@@ -75,6 +75,26 @@ class TableSpec:
     global_secondary_indexes: list[dict[str, Any]]
     ttl_attribute: str | None
 
+    def create(self, dynamodb: Any, name: str | None = None) -> str:
+        """Create this table in ``dynamodb`` (boto3, moto or the simulation's): the template's
+        keys, indexes and expiry, so every copy of a table has the one definition."""
+        table = name or self.logical_id
+        shape: dict[str, Any] = {
+            "TableName": table,
+            "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": self.key_schema,
+            "AttributeDefinitions": self.attribute_definitions,
+        }
+        if self.global_secondary_indexes:
+            shape["GlobalSecondaryIndexes"] = self.global_secondary_indexes
+        dynamodb.create_table(**shape)
+        if self.ttl_attribute:
+            dynamodb.update_time_to_live(
+                TableName=table,
+                TimeToLiveSpecification={"AttributeName": self.ttl_attribute, "Enabled": True},
+            )
+        return table
+
 
 @dataclass(frozen=True)
 class ScheduleSpec:

@@ -207,19 +207,7 @@ class World:
         clock = self.sim.time
         self.dynamodb = InMemoryDynamoDB(clock=clock)
         for table in self.template.tables():
-            shape: dict[str, Any] = {
-                "TableName": table.logical_id,
-                "KeySchema": table.key_schema,
-                "AttributeDefinitions": table.attribute_definitions,
-            }
-            if table.global_secondary_indexes:
-                shape["GlobalSecondaryIndexes"] = table.global_secondary_indexes
-            self.dynamodb.create_table(**shape)
-            if table.ttl_attribute:
-                self.dynamodb.update_time_to_live(
-                    TableName=table.logical_id,
-                    TimeToLiveSpecification={"AttributeName": table.ttl_attribute, "Enabled": True},
-                )
+            table.create(self.dynamodb)
         self.sqs = InMemorySqs(clock=clock)
         queue = self.template.queue("DocumentsQueue")
         dlq_spec = self.template.queue(str(queue.dead_letter_logical_id))

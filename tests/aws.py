@@ -1,67 +1,37 @@
-"""moto-backed AWS resources shaped like the template's, for unit and integration tests."""
+"""moto-backed AWS resources shaped like the template's, for unit and integration tests.
+
+Tables are made from the template's own definitions (``sim.template``), so a key or index
+changed there is the one the tests run against."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import boto3
 
+from sim.template import Template
+
 REGION = "eu-west-1"
 
 
+@cache
+def template() -> Template:
+    return Template()
+
+
 def create_ledger_table(ddb: Any, name: str = "ledger") -> str:
-    ddb.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-            {"AttributeName": "statusKey", "AttributeType": "S"},
-            {"AttributeName": "updatedAt", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "ByStatus",
-                "KeySchema": [
-                    {"AttributeName": "statusKey", "KeyType": "HASH"},
-                    {"AttributeName": "updatedAt", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
-    return name
+    return template().table("LedgerTable").create(ddb, name)
 
 
 def create_pk_sk_table(ddb: Any, name: str) -> str:
-    ddb.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-    )
-    return name
+    """A table keyed ``pk``/``sk`` with an expiry: the budget table's shape."""
+    return template().table("BudgetTable").create(ddb, name)
 
 
 def create_idempotency_table(ddb: Any, name: str = "idempotency") -> str:
-    ddb.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-    )
-    return name
+    return template().table("IdempotencyTable").create(ddb, name)
 
 
 @dataclass

@@ -1289,6 +1289,7 @@ def test_capacity_units() -> None:
     assert ddb.usage.read_units["t"] == 3.5  # an empty query still costs 0.5
     assert ddb.usage.calls == {
         "CreateTable": 1,
+        "UpdateTimeToLive": 1,  # the template gives the table an expiry
         "PutItem": 1,
         "GetItem": 2,
         "UpdateItem": 2,

@@ -8,9 +8,11 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from moto import mock_aws
 
 from cleemy_booker.config import RULES_SOURCE_IN_TEMPLATE, ConfigError, ProcessorSettings
 from sim.template import Template
+from tests.aws import create_stack
 from tests.pins import normalised, read_pins
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,3 +103,28 @@ def test_the_layer_pins_its_whole_closure() -> None:
                     continue  # environment markers: not for Lambda's python3.12 on Linux
             dependency = re.split(r"[\s<>=!~;\[(]", requirement, maxsplit=1)[0]
             assert normalised(dependency) in layer, f"{name} needs {dependency}"
+
+
+def test_the_test_stacks_environment_names_are_the_templates() -> None:
+    """Tests set functions' environment by the names the template gives them, no other."""
+    template = Template()
+    set_by_template = {
+        name
+        for logical_id, resource in template.resources.items()
+        if resource["Type"] == "AWS::Serverless::Function"
+        for name in template.function(logical_id).environment
+    }
+    with mock_aws():
+        stack = create_stack("key")
+    assert set(stack.env("https://acme.ilucca.net")) <= set_by_template
+
+
+def test_the_test_tables_are_the_templates() -> None:
+    with mock_aws():
+        stack = create_stack("key")
+        described = stack.dynamodb.describe_table(TableName=stack.ledger_table)["Table"]
+    spec = Template().table("LedgerTable")
+    assert described["KeySchema"] == spec.key_schema
+    assert [i["IndexName"] for i in described["GlobalSecondaryIndexes"]] == [
+        i["IndexName"] for i in spec.global_secondary_indexes
+    ]
