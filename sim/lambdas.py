@@ -59,6 +59,7 @@ class World(Protocol):
 
     def message_done(self, body: str) -> None: ...
 
+
 ROOT = Path(__file__).resolve().parent.parent
 #: Lambda's delays between asynchronous retries (how many, and the event's longest age, are
 #: the function's EventInvokeConfig in the template).
