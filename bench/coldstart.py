@@ -61,11 +61,9 @@ def layer_dependencies(requirements: Path = REQUIREMENTS) -> Path:
     digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:12]
     target = ROOT / "bench" / "results" / f"layer-{digest}"
     if not (target / ".complete").exists():
-        subprocess.run(  # noqa: S603 - our own interpreter, our pinned requirements
-            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
-            + ["--target", str(target), "-r", str(requirements)],
-            check=True,
-        )
+        pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target"]
+        # our own interpreter, our pinned requirements
+        subprocess.run([*pip, str(target), "-r", str(requirements)], check=True)  # noqa: S603
         (target / ".complete").touch()
     return target
 

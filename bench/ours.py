@@ -30,12 +30,9 @@ from typing import Any
 from bench.figures import QueueStack, RunFigures, dead_letter_summary, figures_from
 from bench.scenario import BUDGET_LIMIT, NOISE, ProgressTicker, Scenario
 from cleemy_booker.config import PollerSettings, ProcessorSettings
-from cleemy_booker.runtime import (
-    AwsClients,
-    PollerRuntime,
-    ProcessorRuntime,
-    load_processor_rules,
-)
+from cleemy_booker.wiring.aws import AwsClients
+from cleemy_booker.wiring.poller import PollerRuntime
+from cleemy_booker.wiring.processor import ProcessorRuntime, load_processor_rules
 from local.lucca_simulator import Simulator
 from sim.aws import InMemoryDynamoDB, InMemorySqs
 from tests.aws import create_idempotency_table, create_ledger_table, create_pk_sk_table

@@ -29,14 +29,10 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from cleemy_booker.client import DEFAULT_TIMEOUT
 from cleemy_booker.config import PollerSettings, ProcessorSettings
 from cleemy_booker.observability import logger, metrics
-from cleemy_booker.runtime import (
-    AwsClients,
-    PollerRuntime,
-    ProcessorRuntime,
-    Seams,
-    api_key_source,
-    load_processor_rules,
-)
+from cleemy_booker.wiring.aws import AwsClients
+from cleemy_booker.wiring.poller import PollerRuntime
+from cleemy_booker.wiring.processor import ProcessorRuntime, load_processor_rules
+from cleemy_booker.wiring.shared import Seams, api_key_source
 from local.lucca_simulator.app import SimulatorApp
 from local.lucca_simulator.config import SimulatorConfig
 from sim.aws import InMemoryDynamoDB, InMemorySqs

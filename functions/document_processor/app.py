@@ -15,12 +15,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cleemy_booker.config import ProcessorSettings
 from cleemy_booker.observability import logger, metrics, tracer
-from cleemy_booker.runtime import (
-    AwsClients,
-    ProcessorRuntime,
-    api_key_source,
-    load_processor_rules,
-)
+from cleemy_booker.wiring.aws import AwsClients
+from cleemy_booker.wiring.processor import ProcessorRuntime, load_processor_rules
+from cleemy_booker.wiring.shared import api_key_source
 
 # Every record fails alone; an all-failed batch is reported like any other, not raised.
 batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

@@ -9,7 +9,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cleemy_booker.config import PollerSettings
 from cleemy_booker.observability import logger, metrics, tracer
-from cleemy_booker.runtime import AwsClients, PollerRuntime, api_key_source
+from cleemy_booker.wiring.aws import AwsClients
+from cleemy_booker.wiring.poller import PollerRuntime
+from cleemy_booker.wiring.shared import api_key_source
 
 
 @cache

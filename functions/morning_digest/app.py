@@ -8,8 +8,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cleemy_booker.config import DigestSettings
-from cleemy_booker.morning import DigestClients, DigestRuntime
 from cleemy_booker.observability import logger, tracer
+from cleemy_booker.wiring.digest import DigestClients, DigestRuntime
 
 
 @cache

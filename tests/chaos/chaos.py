@@ -34,14 +34,14 @@ from typing import Any
 import httpx
 import pytest
 
-from cleemy_booker import runtime as runtime_module
 from cleemy_booker.client import LuccaClient, Response
 from cleemy_booker.ledger import Ledger, Status
 from cleemy_booker.models import InboxDocumentWrite, InboxItem
 from cleemy_booker.observability import logger as powertools_logger
 from cleemy_booker.observability import metrics as powertools_metrics
 from cleemy_booker.processor import BOOK_UNCERTAIN
-from cleemy_booker.runtime import ProcessorRuntime
+from cleemy_booker.wiring import shared as wiring_shared
+from cleemy_booker.wiring.processor import ProcessorRuntime
 from local.lucca_simulator import Simulator
 from tests.aws import Stack
 from tests.factories import EXAMPLE_RULES_FILE
@@ -211,7 +211,7 @@ class Chaos:
             client.hooks.append(chaos.kill)
             return client
 
-        monkeypatch.setattr(runtime_module, "LuccaClient", client_factory)
+        monkeypatch.setattr(wiring_shared, "LuccaClient", client_factory)
 
         original_update = LuccaClient.update_document
         original_book = LuccaClient.book_document

@@ -21,13 +21,14 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
-from cleemy_booker import runtime as runtime_module
 from cleemy_booker.client import DEFAULT_TIMEOUT, LuccaClient
 from cleemy_booker.config import ConfigError, PollerSettings, ProcessorSettings
 from cleemy_booker.errors import AuthError, InvalidResponseError
 from cleemy_booker.ledger import Ledger, Status
 from cleemy_booker.rules import RulesConfigError
-from cleemy_booker.runtime import load_processor_rules, read_api_key
+from cleemy_booker.wiring import shared as wiring_shared
+from cleemy_booker.wiring.processor import load_processor_rules
+from cleemy_booker.wiring.shared import read_api_key
 from local.lucca_simulator import Simulator, SimulatorConfig
 from tests.aws import Stack, create_stack
 from tests.factories import raw_item
@@ -318,7 +319,7 @@ def scripted(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedLucca]:
         kwargs["http"] = httpx.Client(transport=lucca, timeout=DEFAULT_TIMEOUT)
         return LuccaClient(*args, **kwargs)
 
-    monkeypatch.setattr(runtime_module, "LuccaClient", client_factory)
+    monkeypatch.setattr(wiring_shared, "LuccaClient", client_factory)
     yield lucca
 
 

@@ -7,7 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from cleemy_booker.client import LuccaClient, validate_base_url
+from cleemy_booker.client import LuccaClient
+from cleemy_booker.endpoints import validate_base_url
 from cleemy_booker.errors import (
     AuthError,
     DeadlineExceededError,

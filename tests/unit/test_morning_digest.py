@@ -15,7 +15,7 @@ from moto import mock_aws
 
 from cleemy_booker.config import ConfigError, DigestSettings
 from cleemy_booker.ledger import DocumentSummary, Ledger, Status
-from cleemy_booker.morning import DigestClients, DigestRuntime
+from cleemy_booker.wiring.digest import DigestClients, DigestRuntime
 from tests.aws import REGION, create_ledger_table
 
 NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC

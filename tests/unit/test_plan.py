@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from cleemy_booker.client import INBOX_PATH, LuccaClient
+from cleemy_booker.client import LuccaClient
+from cleemy_booker.endpoints import INBOX_PATH
 from cleemy_booker.gate import GateConfig
 from cleemy_booker.rules import RuleSet
 from cleemy_booker_tools import plan as plan_module

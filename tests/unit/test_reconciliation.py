@@ -14,7 +14,7 @@ from cleemy_booker.digest import DigestData, compose, gather
 from cleemy_booker.ledger import DocumentState, Ledger, Status
 from cleemy_booker.listing import END_COUNT_REACHED, ListingStats
 from cleemy_booker.poller import STOP_TARGET_REACHED, PollReport, _saw_whole_inbox
-from cleemy_booker.runtime import PollerRuntime
+from cleemy_booker.wiring.poller import PollerRuntime
 from tests.aws import Stack, create_stack
 from tests.factories import raw_item
 from tests.unit.test_runtime import (

@@ -12,13 +12,16 @@ import httpx
 import pytest
 from moto import mock_aws
 
-from cleemy_booker import runtime as runtime_module
 from cleemy_booker.config import PollerSettings, ProcessorSettings
 from cleemy_booker.errors import AuthError, RetryableError
 from cleemy_booker.ledger import Ledger, Status
+from cleemy_booker.observability import metrics as powertools_metrics
 from cleemy_booker.poller import BACKLOG_STOPS, STOP_ANOTHER_POLLER, PollReport
 from cleemy_booker.rules import load_rules
-from cleemy_booker.runtime import POLLER_LEASE, AwsClients, PollerRuntime, ProcessorRuntime, Seams
+from cleemy_booker.wiring.aws import AwsClients
+from cleemy_booker.wiring.poller import POLLER_LEASE, PollerRuntime
+from cleemy_booker.wiring.processor import ProcessorRuntime
+from cleemy_booker.wiring.shared import Seams
 from tests.aws import Stack, create_stack
 
 NOW = 1_800_000_000.0
@@ -83,7 +86,7 @@ def capture_metrics(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, flo
     def add_metric(name: str, unit: Any, value: float, **_: Any) -> None:
         seen.append((name, str(unit.value), value))
 
-    monkeypatch.setattr(runtime_module.metrics, "add_metric", add_metric)
+    monkeypatch.setattr(powertools_metrics, "add_metric", add_metric)
     return seen
 
 

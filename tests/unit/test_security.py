@@ -26,11 +26,12 @@ from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from moto import mock_aws
 
-from cleemy_booker.client import LuccaClient, validate_base_url
+from cleemy_booker.client import LuccaClient
 from cleemy_booker.config import ConfigError, PollerSettings
+from cleemy_booker.endpoints import validate_base_url
 from cleemy_booker.errors import AuthError, LuccaError
 from cleemy_booker.observability import logger as powertools_logger
-from cleemy_booker.runtime import read_api_key
+from cleemy_booker.wiring.shared import read_api_key
 from local.lucca_simulator import Simulator, SimulatorConfig
 from tests.aws import Stack, create_stack
 from tests.factories import EXAMPLE_RULES_FILE

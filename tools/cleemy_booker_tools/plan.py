@@ -28,8 +28,9 @@ from typing import Any, Literal, TextIO
 
 from pydantic import ValidationError
 
-from cleemy_booker.client import MAX_PAGE_SIZE, LuccaClient
+from cleemy_booker.client import LuccaClient
 from cleemy_booker.config import parse_filters
+from cleemy_booker.endpoints import MAX_PAGE_SIZE
 from cleemy_booker.errors import AuthError, LuccaError
 from cleemy_booker.gate import (
     ChainedDuplicates,
@@ -39,11 +40,11 @@ from cleemy_booker.gate import (
     InMemoryDuplicates,
     duplicate_number,
     duplicate_scope,
-    format_amount,
     review,
 )
 from cleemy_booker.listing import ListedDocument, ListingStats, iter_inbox
 from cleemy_booker.models import InboxItem
+from cleemy_booker.money import format_amount
 from cleemy_booker.rules import FieldChange, RulesConfigError, RuleSet, RulesOutcome, load_rules
 
 Decision = Literal["book", "update+book", "hold"]

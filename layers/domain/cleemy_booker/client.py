@@ -11,11 +11,17 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import httpx
 from pydantic import ValidationError
 
+from .endpoints import (
+    BOOK_PATH,
+    DOCUMENT_PATH,
+    INBOX_PATH,
+    MAX_PAGE_SIZE,
+    validate_base_url,
+)
 from .errors import (
     DeadlineExceededError,
     InvalidResponseError,
@@ -27,15 +33,10 @@ from .errors import (
 )
 from .models import InboxDocumentWrite, InboxItem
 from .retry import RetryPolicy, parse_retry_after
+from .validation import summary
 
-INBOX_PATH = "/cleemy-procurement/services/inbox"
-DOCUMENT_PATH = "/cleemy-procurement/services/inbox-documents/{id}"
-BOOK_PATH = "/cleemy-procurement/services/inbox-documents/{id}/book"
-#: Lucca's v4 endpoints serve at most this many items a page.
-MAX_PAGE_SIZE = 1000
 #: Lucca aborts a request after 5 s (408); we give up a little earlier so the retry is ours.
 DEFAULT_TIMEOUT = httpx.Timeout(4.5, connect=2.0)
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 #: Lucca's limiter answers 429 before the operation runs: such an attempt did nothing.
 RATE_LIMITED = 429
 #: Transport failures before a request could be sent: nothing reached Lucca.
@@ -69,18 +70,6 @@ class _ApiKeyAuth(httpx.Auth):
 
     def __repr__(self) -> str:
         return "_ApiKeyAuth(***)"
-
-
-def validate_base_url(base_url: str) -> str:
-    """HTTPS only, except on loopback where the simulator runs; no path, query or credentials."""
-    parts = urlsplit(base_url.strip())
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError(f"Lucca base URL must be an absolute http(s) URL, got {base_url!r}")
-    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
-        raise ValueError(f"Lucca base URL must use https (http only on loopback): {base_url!r}")
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise ValueError("Lucca base URL must not carry credentials, a query or a fragment")
-    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
 @dataclass(frozen=True)
@@ -345,19 +334,11 @@ def _parse_item(response: Response, *, endpoint: str) -> InboxItem:
         return InboxItem.model_validate(response.body)
     except ValidationError as exc:
         raise InvalidResponseError(
-            f"not an inbox item: {_first_errors(exc)}",
+            f"not an inbox item: {summary(exc, root='(root)', verbatim=True)}",
             endpoint=endpoint,
             status=response.status,
             request_id=response.request_id,
         ) from None
-
-
-def _first_errors(exc: ValidationError, limit: int = 3) -> str:
-    parts = [
-        f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
-        for err in exc.errors()[:limit]
-    ]
-    return "; ".join(parts)
 
 
 __all__ = [
@@ -365,5 +346,4 @@ __all__ = [
     "LuccaError",
     "RequestHook",
     "Response",
-    "validate_base_url",
 ]

@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .client import MAX_PAGE_SIZE, validate_base_url
+from .endpoints import MAX_PAGE_SIZE, validate_base_url
 from .hours import WorkingHours
+from .validation import error_lines
 
 #: ``MaxAutoBookingAmount``: above zero, at most two decimals (the template's AllowedPattern).
 AMOUNT = re.compile(r"0*[1-9][0-9]*(\.[0-9]{1,2})?|0*\.[0-9]?[1-9]|0*\.[1-9][0-9]?")
@@ -59,10 +60,9 @@ class _Settings(BaseModel):
         try:
             return cls.model_validate(dict(env))
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}"
-                for err in exc.errors()
-            )
+            # Every problem at once, so one deployment fixes them all. Verbatim: these messages
+            # have always carried pydantic's own wording, and tests match on it.
+            problems = "; ".join(error_lines(exc, verbatim=True))
             raise ConfigError(f"invalid configuration: {problems}") from None
 
 

@@ -15,7 +15,7 @@ The scheduled function does, in this order::
 Amounts read ``1,234.50 EUR``: the digest is written in English, so English digit grouping (a
 French ``1 234,50`` inside English sentences would meet commas that separate list items), and
 the ISO code after the amount, as Lucca stores it and as the hold reasons quoted here already
-write it (``gate.format_amount``): one way of writing an amount across the message, and no
+write it (``money.format_amount``): one way of writing an amount across the message, and no
 ``$``/``£`` guesswork between currencies that share a symbol.
 """
 
@@ -29,9 +29,9 @@ from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 
 from .clock import utc_iso
-from .gate import currency_text, format_amount
 from .ledger import BookingTrail, DocumentState, DocumentSummary, Ledger, Status
 from .models import CREDIT_NOTE, INVOICE
+from .money import currency_text, format_amount
 
 #: The ledger item ``digest#daily`` remembers up to when the last digest reported.
 DIGEST_NAME = "daily"

@@ -31,6 +31,7 @@ from .models import (
     Money,
     is_unknown_value,
 )
+from .money import currency_text, format_amount
 from .rules import RulesOutcome, check_write_path, get_path
 
 DEFAULT_REQUIRED_FIELDS = (
@@ -262,11 +263,6 @@ def _type(
     )
 
 
-def currency_text(currency: str | None) -> str:
-    """A currency as a message shows it (an amount read from some PUT responses has none)."""
-    return currency or "no currency"
-
-
 def _currency_lines(write: InboxDocumentWrite) -> list[tuple[str, str]]:
     """(which amount, its currency as shown) for every amount on the document."""
     amounts = write.document.amountIncludingTaxes
@@ -396,13 +392,6 @@ def describe_scope(scope: str) -> str:
     return f"same {kind} {ident}" if ident else scope
 
 
-def format_amount(value: Decimal) -> str:
-    """12,500.00: two decimals, more when the amount has them (3-decimal currencies)."""
-    exponent = value.as_tuple().exponent
-    places = max(2, -exponent) if isinstance(exponent, int) else 2
-    return f"{value:,.{places}f}"
-
-
 def reasons_json(reasons: list[HoldReason]) -> list[dict[str, Any]]:
     return [reason.to_json() for reason in reasons]
 
@@ -416,6 +405,5 @@ __all__ = [
     "InMemoryDuplicates",
     "duplicate_number",
     "duplicate_scope",
-    "format_amount",
     "review",
 ]

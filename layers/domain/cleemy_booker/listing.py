@@ -15,7 +15,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .client import MAX_PAGE_SIZE, LuccaClient
+from .client import LuccaClient
+from .endpoints import MAX_PAGE_SIZE
 from .models import InboxItem
 
 #: Safety net for a count that keeps growing: never read more pages than this in one walk.

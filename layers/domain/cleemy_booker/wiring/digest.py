@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 import boto3
 
-from .clock import SYSTEM_CLOCK, Clock
-from .config import DigestSettings
-from .digest import (
+from ..clock import SYSTEM_CLOCK, Clock
+from ..config import DigestSettings
+from ..digest import (
     DIGEST_NAME,
     Digest,
     DigestData,
@@ -26,9 +26,9 @@ from .digest import (
     gather,
     mark_published,
 )
-from .ledger import Ledger
-from .observability import logger
-from .runtime import AWS_CONFIG
+from ..ledger import Ledger
+from ..observability import logger
+from .aws import AWS_CONFIG
 
 
 @dataclass(frozen=True)
