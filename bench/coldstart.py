@@ -54,6 +54,8 @@ class Subject:
     trace_disabled: bool | None  # None: not a handler, the variable does not matter
     #: What ``sys.path`` holds after the standard library: the layer's closure, then the code.
     path: tuple[Path, ...]
+    #: The environment the tree's template gives its functions (plain values only).
+    constants: tuple[tuple[str, str], ...] = ()
 
 
 def layer_dependencies(requirements: Path = REQUIREMENTS) -> Path:
@@ -81,8 +83,19 @@ def subjects(roots: list[Path] | None = None) -> list[Subject]:
             for disabled in (True, False):
                 label = f"{prefix}{handler} (trace {'disabled' if disabled else 'enabled'})"
                 code = (deps, root / "layers" / "domain")
-                found.append(Subject(label, body, path.parent, disabled, code))
+                constants = template_constants(root)
+                found.append(Subject(label, body, path.parent, disabled, code, constants))
     return found
+
+
+def template_constants(root: Path) -> tuple[tuple[str, str], ...]:
+    """The functions' environment variables a tree's template sets to plain values
+    (Powertools' and pydantic's settings among them), as Lambda hands them to the import."""
+    from sim.template import load_template  # the bench runs from the project root
+
+    template = load_template(root / "template.yaml")
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    return tuple((k, str(v)) for k, v in variables.items() if isinstance(v, str))
 
 
 def _environment(subject: Subject) -> dict[str, str]:
@@ -91,6 +104,7 @@ def _environment(subject: Subject) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith(("POWERTOOLS_TRACE", "PYTHON", "VIRTUAL_ENV"))
     }
+    env.update(subject.constants)
     env.update(
         PYTHONPATH=os.pathsep.join(str(p) for p in subject.path),
         LAMBDA_TASK_ROOT=str(subject.task_root),

@@ -75,9 +75,12 @@ Amount = Annotated[Decimal, PlainSerializer(_decimal_as_json_number, when_used="
 
 
 class _ApiModel(BaseModel):
-    """Lenient on input (unknown fields kept), exact on output (only what was set)."""
+    """Lenient on input (unknown fields kept), exact on output (only what was set).
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    Each model's validator is built on its first use, not at import: a function pays at cold
+    start only for the shapes it reads or writes (the poller never builds the write shape)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
 
 
 class Money(_ApiModel):
