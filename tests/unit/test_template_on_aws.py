@@ -338,7 +338,7 @@ def test_each_new_dead_letter_alarms_again() -> None:
 def _emitted_metrics() -> set[str]:
     """Every custom metric the package emits: literal names, and one per processor outcome."""
     source = "\n".join(
-        p.read_text() for p in (ROOT / "layers" / "domain" / "cleemy_booker").glob("*.py")
+        p.read_text() for p in (ROOT / "layers" / "domain" / "cleemy_booker").rglob("*.py")
     )
     names = set(re.findall(r'add_metric\(\s*"(\w+)"', source))
     names |= {f"Documents{o.title().replace('_', '')}" for o in typing.get_args(Outcome)}
