@@ -51,6 +51,14 @@ def parse_filters(text: str) -> dict[str, str]:
 
 
 class _Settings(BaseModel):
+    """Settings validated from a mapping of environment variables, once, at cold start.
+
+    Not pydantic-settings: it would read the same variables, but it decodes every complex
+    field (``INBOX_FILTERS``, a dict) as JSON where ours is a query string, and it brings two
+    more packages to every cold start. Reading a mapping is one ``model_validate``, and it
+    takes the simulation's and the tests' environments as they are.
+    """
+
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
     @classmethod
