@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -18,15 +18,20 @@ AWS_CONFIG = Config(
 )
 
 
+def clients(session: boto3.Session | None, *services: str) -> list[Any]:
+    """One client per service, each with ``AWS_CONFIG``, from ``session`` (default: Lambda's)."""
+    session = session or boto3.Session()
+    return [session.client(service, config=AWS_CONFIG) for service in services]  # type: ignore[call-overload]
+
+
 @dataclass(frozen=True)
 class AwsClients:
+    """The poller's and the processor's AWS: the ledger, budget and idempotency tables, the
+    queues."""
+
     dynamodb: DynamoDBClient
     sqs: SQSClient
 
     @classmethod
     def create(cls, session: boto3.Session | None = None) -> AwsClients:
-        session = session or boto3.Session()
-        return cls(
-            dynamodb=session.client("dynamodb", config=AWS_CONFIG),
-            sqs=session.client("sqs", config=AWS_CONFIG),
-        )
+        return cls(*clients(session, "dynamodb", "sqs"))

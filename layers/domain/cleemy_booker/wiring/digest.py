@@ -28,7 +28,7 @@ from ..digest import (
 )
 from ..ledger import Ledger
 from ..observability import logger
-from .aws import AWS_CONFIG
+from .aws import clients
 
 
 @dataclass(frozen=True)
@@ -40,13 +40,7 @@ class DigestClients:
 
     @classmethod
     def create(cls, session: boto3.Session | None = None) -> DigestClients:
-        session = session or boto3.Session()
-        return cls(
-            *(
-                session.client(name, config=AWS_CONFIG)
-                for name in ("dynamodb", "sns", "cloudwatch", "sqs")
-            )
-        )
+        return cls(*clients(session, "dynamodb", "sns", "cloudwatch", "sqs"))
 
 
 class DigestRuntime:

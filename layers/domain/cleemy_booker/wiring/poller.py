@@ -16,9 +16,8 @@ from ..poller import QUEUE_SHARE, STOP_ANOTHER_POLLER, InboxPoller, PollReport, 
 from .aws import AwsClients
 from .shared import (
     ApiKey,
+    LuccaRuntime,
     Seams,
-    ThrottleMetric,
-    build_client,
     deadline_from,
     decision_config,
 )
@@ -32,18 +31,13 @@ MAX_INVOCATION_SECONDS = 900.0
 SCHEDULE_DRIFT_SECONDS = 30
 
 
-class PollerRuntime:
+class PollerRuntime(LuccaRuntime):
     def __init__(
         self, settings: PollerSettings, aws: AwsClients, api_key: ApiKey, seams: Seams | None = None
     ) -> None:
-        seams = seams or Seams()
+        super().__init__(settings, aws, api_key, seams)
         self.settings = settings
-        self.aws = aws
-        self.clock = seams.clock
-        self.client, self.budget = build_client(
-            settings, aws, api_key, seams.clock, seams.http, seams.rng
-        )
-        self.ledger = Ledger(aws.dynamodb, settings.ledger_table, clock=seams.clock.time)
+        self.ledger = Ledger(aws.dynamodb, settings.ledger_table, clock=self.clock.time)
         #: Refused claims, remembered while this instance is warm (see ``RefusedClaims``).
         self.refused = RefusedClaims()
         self.hours = settings.hours()
@@ -52,7 +46,6 @@ class PollerRuntime:
         self._backlog = False
         #: When a run of this instance last counted the held documents (None: not yet).
         self._counted_at: float | None = None
-        self.throttles = ThrottleMetric(self.budget)
 
     def _queue_target(self) -> int:
         """The queue's fill at the pace the budget keeps now: slowed after 429s (another

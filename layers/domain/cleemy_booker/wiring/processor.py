@@ -37,9 +37,8 @@ from ..validation import summary
 from .aws import AwsClients
 from .shared import (
     ApiKey,
+    LuccaRuntime,
     Seams,
-    ThrottleMetric,
-    build_client,
     deadline_from,
     decision_config,
     fetch_parameter,
@@ -60,7 +59,7 @@ class _NotCached(Exception):
         super().__init__(result.outcome)
 
 
-class ProcessorRuntime:
+class ProcessorRuntime(LuccaRuntime):
     def __init__(
         self,
         settings: ProcessorSettings,
@@ -69,18 +68,13 @@ class ProcessorRuntime:
         rules: RuleSet,
         seams: Seams | None = None,
     ) -> None:
-        seams = seams or Seams()
+        super().__init__(settings, aws, api_key, seams)
         self.settings = settings
-        self.aws = aws
-        self.clock = seams.clock
-        self.client, self.budget = build_client(
-            settings, aws, api_key, seams.clock, seams.http, seams.rng
-        )
         self.ledger = Ledger(
             aws.dynamodb,
             settings.ledger_table,
             retention_days=settings.ledger_retention_days,
-            clock=seams.clock.time,
+            clock=self.clock.time,
         )
         self.processor = DocumentProcessor(
             client=self.client,
@@ -89,7 +83,7 @@ class ProcessorRuntime:
             gate=GateConfig(max_auto_amount=settings.max_auto_amount),
             listing_fresh_seconds=settings.listing_fresh_seconds,
             dry_run=settings.dry_run,
-            clock=seams.clock.time,
+            clock=self.clock.time,
             held_recheck_seconds=settings.held_recheck_seconds,
             config=decision_config(settings),
         )
@@ -108,7 +102,6 @@ class ProcessorRuntime:
             config=self.idempotency,
         )(self._process_terminal)
         self.time_left: Callable[[], float] = lambda: float("inf")
-        self.throttles = ThrottleMetric(self.budget)
 
     def start_invocation(self, time_left: Callable[[], float], lambda_context: Any = None) -> None:
         self.time_left = time_left

@@ -140,3 +140,19 @@ def decision_config(settings: PipelineSettings) -> str:
     return config_version(
         rules_text(settings.rules_source, fetch_parameter), settings.max_auto_amount
     )
+
+
+class LuccaRuntime:
+    """What the poller's and the processor's wiring both hold: the AWS clients, the clock, and
+    the Lucca client behind the tenant budget, with the budget's 429 metric."""
+
+    def __init__(
+        self, settings: LuccaSettings, aws: AwsClients, api_key: ApiKey, seams: Seams | None
+    ) -> None:
+        seams = seams or Seams()
+        self.aws = aws
+        self.clock = seams.clock
+        self.client, self.budget = build_client(
+            settings, aws, api_key, seams.clock, seams.http, seams.rng
+        )
+        self.throttles = ThrottleMetric(self.budget)
