@@ -393,6 +393,10 @@ class World:
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(sink)
         logger.setLevel(env.get("POWERTOOLS_LOG_LEVEL", "INFO"))
+        # A cold start's logger carries no keys, and its metrics no values, left by whatever
+        # ran before in this process (another test, say).
+        logger.clear_state()
+        metrics.clear_metrics()
         default_service = logger._default_log_keys.get("service")
         logger._default_log_keys["service"] = env.get("POWERTOOLS_SERVICE_NAME")
         metrics.namespace = env.get("POWERTOOLS_METRICS_NAMESPACE")
