@@ -192,6 +192,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             if args.wait_schedule:
                 _await_schedule(pipeline, live, args)
+            if confirmed := pipeline.settle(timeout=args.timeout):
+                _say(
+                    f"\nsettling poll: {len(confirmed)} booking(s) whose answer was lost, "
+                    "recorded booked once the listing no longer showed them: "
+                    + ", ".join(map(str, confirmed))
+                )
         live.finish()
         verdict = pipeline.verify()
         _say("")

@@ -34,6 +34,13 @@ def _parser() -> argparse.ArgumentParser:
         default=WRITE_SHAPE_LUCCA_FR,
         help="which published PUT body the server follows",
     )
+    # The unknowns and inferences of lucca-api.md, one answer each (see config.py).
+    add("--document-id-offset", type=int, default=500_000, help="document.id minus item id")
+    add("--get-route", choices=("present", "absent"), default="present")
+    add("--absent-get-status", type=int, choices=(404, 405), default=405)
+    add("--second-book", type=int, choices=(400, 404), default=404)
+    add("--listing-order", choices=("id", "reverse", "shuffled"), default="id")
+    add("--new-documents", choices=("in_order", "first", "last"), default="in_order")
     add("--verbose", action="store_true", help="log every request to stderr")
     return parser
 
@@ -62,6 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         "retry_after_format": args.retry_after_format,
         "book_success_status": args.book_success_status,
         "write_shape": args.write_shape,
+        "document_id_offset": args.document_id_offset,
+        "get_route": args.get_route,
+        "absent_get_status": args.absent_get_status,
+        "second_book": args.second_book,
+        "listing_order": args.listing_order,
+        "new_documents": args.new_documents,
     }
     try:
         if args.fault_kinds:

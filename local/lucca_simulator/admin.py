@@ -7,14 +7,39 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from .config import ConfigError
+from .config import ConfigError, SimulatorConfig
 from .inbox import is_category
+from .request import Request
 from .responses import Response, json_response, problem
 
-if TYPE_CHECKING:
-    from .app import Request, SimulatorApp
+
+class AdminTarget(Protocol):
+    """What the admin endpoints need of the application (``app.SimulatorApp`` provides it).
+
+    A protocol, not an import: ``app`` dispatches to this module, so this module must not
+    import ``app``, even for type checking (the import graph stays acyclic).
+    """
+
+    def state(self) -> dict[str, Any]: ...
+
+    def requests(self) -> list[dict[str, Any]]: ...
+
+    def reset(self, overrides: dict[str, Any]) -> SimulatorConfig: ...
+
+    def configure(self, changes: dict[str, Any]) -> SimulatorConfig: ...
+
+    def document_detail(self, doc_id: int) -> dict[str, Any] | None: ...
+
+    def add_items(self, items: list[Any], category: str) -> list[int]: ...
+
+    def add_generated(self, count: int) -> list[int]: ...
+
+    def touch(
+        self, doc_id: int, patch: dict[str, Any], category: str | None
+    ) -> dict[str, Any] | None: ...
+
 
 _DOCUMENT = re.compile(r"^/_sim/documents/(\d+)$")
 _TOUCH = re.compile(r"^/_sim/documents/(\d+)/touch$")
@@ -27,7 +52,7 @@ class AdminError(Exception):
         self.detail = detail
 
 
-def handle_admin(app: SimulatorApp, request: Request) -> Response:
+def handle_admin(app: AdminTarget, request: Request) -> Response:
     try:
         return _dispatch(app, request)
     except AdminError as exc:
@@ -36,7 +61,7 @@ def handle_admin(app: SimulatorApp, request: Request) -> Response:
         return problem(400, str(exc), title="Invalid configuration")
 
 
-def _dispatch(app: SimulatorApp, request: Request) -> Response:
+def _dispatch(app: AdminTarget, request: Request) -> Response:
     path, method = request.path, request.method
     if (method, path) == ("GET", "/_sim/state"):
         return json_response(200, app.state())
@@ -73,7 +98,7 @@ def _json_object(body: bytes) -> dict[str, Any]:
     return value
 
 
-def _add_documents(app: SimulatorApp, body: dict[str, Any]) -> list[int]:
+def _add_documents(app: AdminTarget, body: dict[str, Any]) -> list[int]:
     """``{"items": [...], "category": "custom"}`` verbatim, or ``{"count": n}`` generated."""
     if "items" in body:
         items, category = body["items"], body.get("category", "custom")
@@ -91,7 +116,7 @@ def _add_documents(app: SimulatorApp, body: dict[str, Any]) -> list[int]:
     return app.add_generated(count)
 
 
-def _touch(app: SimulatorApp, doc_id: int, body: dict[str, Any]) -> dict[str, Any]:
+def _touch(app: AdminTarget, doc_id: int, body: dict[str, Any]) -> dict[str, Any]:
     """``{"patch": {document fields}, "category": "ready"}``, both optional."""
     patch, category = body.get("patch", {}), body.get("category")
     if not isinstance(patch, dict):

@@ -28,11 +28,19 @@ from typing import Any
 
 from .admin import handle_admin
 from .clock import SYSTEM_CLOCK, Clock
-from .config import API_ENDPOINTS, FIXED_SETTINGS, INBOX_SETTINGS, ConfigError, SimulatorConfig
+from .config import (
+    API_ENDPOINTS,
+    FIXED_SETTINGS,
+    GET_ROUTE_ABSENT,
+    INBOX_SETTINGS,
+    ConfigError,
+    SimulatorConfig,
+)
 from .faults import STATUS_FAULTS, Fault, FaultInjector
 from .inbox import Inbox
 from .listing import QueryError, parse_list_query
 from .ratelimit import SlidingWindowLimiter
+from .request import Request
 from .responses import (
     Response,
     html_error,
@@ -46,16 +54,7 @@ LIST_PATH = "/cleemy-procurement/services/inbox"
 _DOCUMENT_PATH = re.compile(r"^/cleemy-procurement/services/inbox-documents/(\d+)(/book)?$")
 ADMIN_PREFIX = "/_sim"
 
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: str
-    params: dict[str, list[str]]
-    headers: dict[str, str]  # lower-case names
-    body: bytes
-    body_too_large: bool = False
+__all__ = ["ADMIN_PREFIX", "LIST_PATH", "Request", "Route", "SimulatorApp", "route_api"]
 
 
 @dataclass(frozen=True)
@@ -167,6 +166,10 @@ class SimulatorApp:
             return legacy_error(404, f"No HTTP resource was found that matches '{request.path}'.")
         if route.error_status == 405:
             return legacy_error(405, f"The requested resource does not support {request.method}.")
+        if route.endpoint == "get" and config.get_route == GET_ROUTE_ABSENT:
+            # The inferred route does not exist (config.get_route): the answer does not depend
+            # on the id, and no fault can make it succeed.
+            return _missing_get(request.path, config.absent_get_status)
         if fault is None:
             return self._operate(request, route, config)
         entry["fault"] = fault.kind
@@ -186,7 +189,11 @@ class SimulatorApp:
             fault = None
             if route.endpoint in API_ENDPOINTS and not request.body_too_large:
                 fault = self.faults.decide(
-                    route.endpoint, config.fault_rate, config.fault_kinds, config.fault_endpoints
+                    route.endpoint,
+                    config.fault_rate,
+                    config.fault_kinds,
+                    config.fault_endpoints,
+                    route.document_id,
                 )
             # An injected 429 plays a refusal we did not see coming: it consumes nothing.
             if fault is None or fault.kind != "429":
@@ -240,14 +247,16 @@ class SimulatorApp:
                 except QueryError as exc:
                     errors = {exc.parameter: [exc.message]}
                     return problem(400, exc.message, title="Invalid query", errors=errors)
-                return self.inbox.list_items(query)
+                return self.inbox.list_items(query, config.listing_order, config.new_documents)
             doc_id = route.document_id or 0  # always set for get/put/book (see route_api)
             if route.endpoint == "get":
                 return self.inbox.get(doc_id)
             if route.endpoint == "put":
                 content_type = request.headers.get("content-type")
                 return self.inbox.put(doc_id, request.body, content_type, config.write_shape)
-            return self.inbox.book(doc_id, request.body, config.book_success_status)
+            return self.inbox.book(
+                doc_id, request.body, config.book_success_status, config.second_book
+            )
 
     # --- ground truth and control (used by the admin endpoints and the Python API) -----------
 
@@ -300,6 +309,14 @@ class SimulatorApp:
             self.config = config
             return config
 
+    def script_faults(self, endpoint: str, doc_id: int, faults: list[Fault | None]) -> None:
+        """Place faults on the next requests to ``endpoint`` about ``doc_id`` (tests: a fault
+        at an exact point, e.g. a book applied whose answer is lost, then its retry)."""
+        if endpoint not in API_ENDPOINTS:
+            raise ConfigError(f"no endpoint {endpoint!r}")
+        with self._lock:
+            self.faults.scripted.setdefault((endpoint, doc_id), []).extend(faults)
+
     def document_detail(self, doc_id: int) -> dict[str, Any] | None:
         with self._lock:
             detail = self.inbox.detail(doc_id)
@@ -329,6 +346,16 @@ def _authorized(request: Request, api_key: str) -> bool:
     if scheme.lower() != "lucca" or name.strip().lower() != "application":
         return False
     return hmac.compare_digest(key.strip().encode(), api_key.encode())
+
+
+def _missing_get(path: str, status: int) -> Response:
+    """What ASP.NET answers a GET on a path that only has a PUT: 405 with ``Allow``, or, from a
+    router that matches on method and path, the 404 of an unknown route."""
+    if status == 405:
+        response = legacy_error(405, "The requested resource does not support http method 'GET'.")
+        response.headers["Allow"] = "PUT"
+        return response
+    return legacy_error(404, f"No HTTP resource was found that matches the request URI '{path}'.")
 
 
 def retry_after_value(seconds: float, style: str, now: float) -> str:

@@ -42,8 +42,25 @@ WRITE_SHAPE_LUCCA_FR = "lucca.fr"
 WRITE_SHAPE_LUCCASOFTWARE = "luccasoftware.com"
 WRITE_SHAPES: frozenset[str] = frozenset({WRITE_SHAPE_LUCCA_FR, WRITE_SHAPE_LUCCASOFTWARE})
 
+# --- What nobody outside Lucca knows (lucca-api.md "Unknowns" and "Inferences") ----------------
+# The simulator must not share a guess with the code it tests: each setting below plays one
+# answer Lucca might give, and the invariant tests (tests/integration/test_unknowns.py) run the
+# pipeline under each of them.
+GET_ROUTE_PRESENT = "present"
+GET_ROUTE_ABSENT = "absent"
+GET_ROUTES: frozenset[str] = frozenset({GET_ROUTE_PRESENT, GET_ROUTE_ABSENT})
+#: What a route that does not exist answers. ASP.NET (Web API 2 and Core's endpoint routing
+#: alike) answers 405 when the path matches a route of another method (PUT does exist on it);
+#: a 404 is what a gateway routing on method and path, or an app without that matcher, answers.
+ABSENT_GET_STATUSES: frozenset[int] = frozenset({404, 405})
+SECOND_BOOK_STATUSES: frozenset[int] = frozenset({400, 404})
+LISTING_ORDERS: frozenset[str] = frozenset({"id", "reverse", "shuffled"})
+NEW_DOCUMENTS: frozenset[str] = frozenset({"in_order", "first", "last"})
+
 #: Settings that shape the generated inbox: they only take effect through a reset.
-INBOX_SETTINGS: frozenset[str] = frozenset({"invoices", "seed", "category_weights", "first_id"})
+INBOX_SETTINGS: frozenset[str] = frozenset(
+    {"invoices", "seed", "category_weights", "first_id", "document_id_offset"}
+)
 #: Settings fixed for the life of the server.
 FIXED_SETTINGS: frozenset[str] = frozenset({"port"})
 
@@ -61,6 +78,14 @@ class SimulatorConfig:
         default_factory=lambda: dict(DEFAULT_CATEGORY_WEIGHTS)
     )
     first_id: int = 10001
+    # FACT: an inbox item has an ``id`` and its nested ``document`` has another ``id``.
+    # UNKNOWN: how the two relate. INFERENCE (models.InboxItem.document_id): the
+    # ``inbox-documents/{id}`` URLs take the item's ``id``. Generated documents get
+    # ``document.id = id + document_id_offset``, so code that sends the nested id asks for a
+    # document that does not exist (404) instead of passing every test by coincidence. 0 plays
+    # "the same number" (every id of the generated inbox then also names its document).
+    # Items added verbatim (``add_items``) keep the ids they were given.
+    document_id_offset: int = 500_000
     # --- the server ---
     port: int = 0
     api_key: str = "sim-api-key"
@@ -73,6 +98,24 @@ class SimulatorConfig:
     # developers.lucca.fr's PUT body (type, purchase type, currencies, payment method writable)
     # or developers.luccasoftware.com's (those four not bound, and not in the PUT response).
     write_shape: str = WRITE_SHAPE_LUCCA_FR
+    # INFERENCE: ``GET /cleemy-procurement/services/inbox-documents/{id}`` returns one item (the
+    # PUT and book URLs share that path; it is not in the public reference). "absent" plays the
+    # inference being wrong: every GET of one document answers ``absent_get_status``, whatever
+    # the id. 405 (with ``Allow: PUT``) is what Lucca's .NET stack most plausibly answers; 404
+    # is the dangerous variant, indistinguishable from "this document left the inbox".
+    get_route: str = GET_ROUTE_PRESENT
+    absent_get_status: int = 405
+    # INFERENCE: booking a document no longer in the inbox (already booked) answers a 4xx,
+    # "400 or 404"; which one is UNKNOWN. A document that never existed answers 404 either way.
+    second_book: int = 404
+    # UNKNOWN: whether and how the inbox list sorts. "id": by item id; "reverse": newest id
+    # first; "shuffled": a new order on every request (the worst a missing ORDER BY can do:
+    # pages overlap and skip even when nothing changes). ``new_documents`` places documents
+    # added after the seeded inbox: "in_order" where the order puts them (by id: last, as
+    # new ids are higher), "first" before every earlier one (each arrival shifts every page),
+    # "last" after them; within one addition the order above applies.
+    listing_order: str = "id"
+    new_documents: str = "in_order"
     # --- the per-tenant rate limit (Lucca: 50 requests per 60 s, shared by integrations) ---
     rate_limit: int = 50
     window_seconds: float = 60.0
@@ -112,6 +155,9 @@ _INT_FIELDS = frozenset(
         "invoices",
         "seed",
         "first_id",
+        "document_id_offset",
+        "absent_get_status",
+        "second_book",
         "port",
         "default_page_size",
         "max_page_size",
@@ -160,6 +206,24 @@ def _validate(config: SimulatorConfig) -> None:
     checks: list[tuple[bool, str]] = [
         (config.invoices >= 0, "invoices must be >= 0"),
         (config.first_id >= 1, "first_id must be >= 1"),
+        (config.document_id_offset >= 0, "document_id_offset must be >= 0"),
+        (config.get_route in GET_ROUTES, f"get_route must be one of {_names(GET_ROUTES)}"),
+        (
+            config.absent_get_status in ABSENT_GET_STATUSES,
+            f"absent_get_status must be one of {_names(ABSENT_GET_STATUSES)}",
+        ),
+        (
+            config.second_book in SECOND_BOOK_STATUSES,
+            f"second_book must be one of {_names(SECOND_BOOK_STATUSES)}",
+        ),
+        (
+            config.listing_order in LISTING_ORDERS,
+            f"listing_order must be one of {_names(LISTING_ORDERS)}",
+        ),
+        (
+            config.new_documents in NEW_DOCUMENTS,
+            f"new_documents must be one of {_names(NEW_DOCUMENTS)}",
+        ),
         (0 <= config.port <= 65535, "port must be 0..65535"),
         (bool(config.api_key), "api_key must not be empty"),
         (config.server_timeout_seconds > 0, "server_timeout_seconds must be > 0"),
@@ -184,7 +248,11 @@ def _validate(config: SimulatorConfig) -> None:
 
 
 def _shapes() -> str:
-    return ", ".join(sorted(WRITE_SHAPES))
+    return _names(WRITE_SHAPES)
+
+
+def _names(values: frozenset[str] | frozenset[int]) -> str:
+    return ", ".join(str(value) for value in sorted(values))
 
 
 def _weight_checks(

@@ -47,8 +47,19 @@ class GeneratedDocument:
 class InboxGenerator:
     """Draws documents one after the other; ``generate`` may be called again to add more."""
 
-    def __init__(self, seed: int, first_id: int, weights: dict[str, float], count: int) -> None:
+    def __init__(
+        self,
+        seed: int,
+        first_id: int,
+        weights: dict[str, float],
+        count: int,
+        *,
+        document_id_offset: int = 0,
+    ) -> None:
         self._rng = random.Random(seed)
+        # The nested document's id (config.SimulatorConfig.document_id_offset); no random draw,
+        # so a seed keeps its inbox whatever the offset.
+        self._document_id_offset = document_id_offset
         self._categories = list(weights)
         self._weights = [weights[name] for name in self._categories]
         self._next_id = first_id
@@ -80,7 +91,7 @@ class InboxGenerator:
         stamps = {"createdAt": format_ticks(created), "modifiedAt": format_ticks(modified)}
 
         document: dict[str, Any] = {
-            "id": doc_id,
+            "id": doc_id + self._document_id_offset,
             "owner": user_ref(owner.id) if owner else None,
             "type": "CreditNote" if category == "credit_note" else "Invoice",
             "context": self._context(),

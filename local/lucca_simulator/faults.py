@@ -30,6 +30,9 @@ class FaultInjector:
     def __init__(self, seed: int) -> None:
         self._rng = random.Random(f"{seed}:faults")
         self.injected: dict[str, int] = {}
+        #: Faults a test placed on the next requests to one endpoint for one document, in
+        #: order (None: that request is left alone); they win over the seeded draw.
+        self.scripted: dict[tuple[str, int], list[Fault | None]] = {}
 
     def decide(
         self,
@@ -37,8 +40,17 @@ class FaultInjector:
         rate: float,
         kinds: dict[str, float],
         endpoints: tuple[str, ...],
+        document_id: int | None = None,
     ) -> Fault | None:
         hit, pick, phase = self._rng.random(), self._rng.random(), self._rng.random()
+        script = self.scripted.get((endpoint, document_id or 0))
+        if script:
+            # The draws above were made all the same: the seeded faults of every other
+            # request stay where they were.
+            placed = script.pop(0)
+            if placed is not None:
+                self.injected[placed.kind] = self.injected.get(placed.kind, 0) + 1
+            return placed
         if endpoint not in endpoints or hit >= rate:
             return None
         kind = _weighted_pick(kinds, pick)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,8 @@ class DocumentRecord:
     puts: int = 0
     put_bodies: list[Any] = field(default_factory=list)
     modified_ticks: int = 0
+    #: Which addition brought it: 0 for the seeded inbox, then 1, 2... (``new_documents``).
+    arrival: int = 0
 
     @property
     def document(self) -> dict[str, Any]:
@@ -50,19 +53,37 @@ class Inbox:
     def __init__(self, config: SimulatorConfig, clock: Clock = SYSTEM_CLOCK) -> None:
         self._clock = clock
         self._generator = InboxGenerator(
-            config.seed, config.first_id, config.category_weights, config.invoices
+            config.seed,
+            config.first_id,
+            config.category_weights,
+            config.invoices,
+            document_id_offset=config.document_id_offset,
         )
+        # Its own stream: a shuffled listing draws nothing from the generator's.
+        self._shuffler = random.Random(f"{config.seed}:listing-order")
+        self._arrivals = 0
         self.records: dict[int, DocumentRecord] = {}
         self.add_generated(config.invoices)
 
     # --- API operations ----------------------------------------------------------------------
 
-    def list_items(self, query: ListQuery) -> Response:
-        matching = [
-            record.item
-            for doc_id, record in sorted(self.records.items())
+    def list_items(
+        self, query: ListQuery, order: str = "id", new_documents: str = "in_order"
+    ) -> Response:
+        """One page, in the order ``order`` and ``new_documents`` play (see config.py)."""
+        records = [
+            record
+            for _, record in sorted(self.records.items())
             if record.in_inbox and query.matches(record.item)
         ]
+        if order == "reverse":
+            records.reverse()
+        elif order == "shuffled":
+            self._shuffler.shuffle(records)  # every request anew
+        if new_documents != "in_order":
+            # A stable sort: within one arrival the order above stays.
+            records.sort(key=lambda record: record.arrival, reverse=new_documents == "first")
+        matching = [record.item for record in records]
         start = (query.page - 1) * query.limit
         payload: dict[str, Any] = {}
         if query.with_count:
@@ -107,9 +128,21 @@ class Inbox:
         if record is not None:
             record.book_attempts += 1
 
-    def book(self, doc_id: int, raw_body: bytes, success_status: int) -> Response:
-        record = self._in_inbox(doc_id)
+    def book(
+        self, doc_id: int, raw_body: bytes, success_status: int, second_book: int = 404
+    ) -> Response:
+        record = self.records.get(doc_id)
         if record is None:
+            return _not_found(doc_id)
+        if not record.in_inbox:
+            # Booked already (the simulator deletes nothing): config.second_book plays which
+            # 4xx Lucca answers then.
+            if second_book == 400:
+                return problem(
+                    400,
+                    f"Inbox document {doc_id} is already booked.",
+                    title="Document not in the inbox",
+                )
             return _not_found(doc_id)
         if raw_body.strip():
             return problem(400, "This endpoint takes no request body.", title="Unexpected body")
@@ -135,9 +168,10 @@ class Inbox:
     # --- ground truth and admin changes ------------------------------------------------------
 
     def add_generated(self, count: int) -> list[int]:
+        arrival = self._next_arrival()
         added = []
         for generated in self._generator.generate(count):
-            self._add(generated.item, generated.category)
+            self._add(generated.item, generated.category, arrival)
             added.append(generated.item["id"])
         return added
 
@@ -149,8 +183,9 @@ class Inbox:
                 raise ValueError(f"document {item['id']} already exists")
         if len({item["id"] for item in items}) != len(items):
             raise ValueError("duplicate ids in items")
+        arrival = self._next_arrival()
         for item in items:
-            self._add(copy.deepcopy(item), category)
+            self._add(copy.deepcopy(item), category, arrival)
         return [item["id"] for item in items]
 
     def touch(self, doc_id: int, patch: dict[str, Any], category: str | None) -> dict[str, Any]:
@@ -192,6 +227,8 @@ class Inbox:
         return [
             {
                 "id": doc_id,
+                # The nested document's own id: never the one the URLs take (config.py).
+                "documentId": record.document.get("id"),
                 "category": record.category,
                 "inInbox": record.in_inbox,
                 "bookings": record.bookings,
@@ -203,13 +240,18 @@ class Inbox:
             for doc_id, record in sorted(self.records.items())
         ]
 
-    def _add(self, item: dict[str, Any], category: str) -> None:
+    def _next_arrival(self) -> int:
+        arrival = self._arrivals
+        self._arrivals += 1
+        return arrival
+
+    def _add(self, item: dict[str, Any], category: str, arrival: int) -> None:
         stamps = [
             parse_ticks(item.get("modifiedAt")),
             parse_ticks(item["document"].get("modifiedAt")),
         ]
         ticks = max((stamp for stamp in stamps if stamp is not None), default=0)
-        record = DocumentRecord(item=item, category=category, modified_ticks=ticks)
+        record = DocumentRecord(item=item, category=category, modified_ticks=ticks, arrival=arrival)
         self.records[item["id"]] = record
 
     def _bump(self, record: DocumentRecord, modifier: dict[str, Any]) -> None:

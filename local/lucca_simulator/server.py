@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from .app import Request, SimulatorApp
 from .config import SimulatorConfig
+from .faults import Fault
 from .responses import Response
 
 HOST = "127.0.0.1"  # loopback only: the simulator has no business on a network
@@ -235,6 +236,9 @@ class Simulator:
 
     def document(self, doc_id: int) -> dict[str, Any] | None:
         return self.app.document_detail(doc_id)
+
+    def script_faults(self, endpoint: str, doc_id: int, faults: list[Fault | None]) -> None:
+        self.app.script_faults(endpoint, doc_id, faults)
 
     def add_documents(self, items: list[dict[str, Any]], category: str = "custom") -> list[int]:
         return self.app.add_items(items, category)

@@ -43,6 +43,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPipeline
     with LocalPipeline(options, say=lambda line: print(f"[e2e] {line}")) as pipeline:
         pipeline.invoke_poller()
         pipeline.wait_until_drained(timeout=120)
+        pipeline.settle(timeout=120)  # what the next scheduled poll would confirm
         print(
             f"[e2e] drained {E2E_DOCUMENTS} documents in {time.monotonic() - started:.1f}s "
             f"({', '.join(f'{k} {v:.1f}s' for k, v in pipeline.timings.items())})"

@@ -61,6 +61,10 @@ class Status(StrEnum):
 
 #: Statuses in which a previous attempt may have changed the document in Lucca.
 TOUCHED = frozenset({Status.UPDATED, Status.BOOKING})
+#: Hold reason code: a booking call of ours may have gone through unseen, and nothing Lucca
+#: answered since proves it either way. The processor holds with it; the poller confirms such a
+#: document booked once a complete listing no longer shows it (``uncertain_bookings``).
+BOOK_UNCERTAIN = "book_uncertain"
 STATUS_INDEX = "ByStatus"
 #: Pages one count reads at most. A ``Select="COUNT"`` query still reads (and bills) every item
 #: it counts, up to 1 MB a page: thousands of documents. Past ten pages the count is a lower
@@ -604,6 +608,69 @@ class Ledger:
         )
         items = page.get("Items", [])
         return _state_from_item(items[0]) if items else None
+
+    def uncertain_bookings(self) -> list[DocumentState]:
+        """Documents a booking call of ours may have booked unseen: in ``BOOKING`` (in flight,
+        or its attempt ended without an answer), or held as ``book_uncertain``.
+
+        Two index queries. The held one reads every held entry (a filter is applied after the
+        read, and billed as read); the poller asks only after a listing that can settle them.
+        """
+        found = self.in_status(Status.BOOKING)
+        held = self._query(
+            IndexName=STATUS_INDEX,
+            KeyConditionExpression="statusKey = :s",
+            # ``reasons`` is a JSON list of "code: words" texts.
+            FilterExpression="contains(reasons, :code)",
+            ExpressionAttributeValues={
+                ":s": {"S": Status.HELD},
+                ":code": {"S": f'"{BOOK_UNCERTAIN}:'},
+            },
+        )
+        return found + [_state_from_item(item) for item in held]
+
+    def confirm_booked(self, seen: DocumentState, *, detail: dict[str, Any]) -> bool:
+        """Record ``BOOKED`` on evidence found outside the processor, only if the document's
+        state is still the one ``seen`` (same status, same ``updatedAt``): a decision taken
+        since wins. False when it moved on.
+
+        Updates only (the poller may update, not put). The state first, then the event: the
+        condition decides, and a trail must not say "booked" for a write that was refused.
+        """
+        at = self._now_iso()
+        try:
+            self._ddb.update_item(
+                TableName=self.table,
+                Key=_doc_key(seen.document_id),
+                UpdateExpression=(
+                    "SET #s = :booked, statusKey = :booked, updatedAt = :at, reasons = :r "
+                    "REMOVE heldSince, recheckAt, configVersion"
+                ),
+                ConditionExpression="#s = :was AND updatedAt = :seen",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":booked": {"S": Status.BOOKED},
+                    ":at": {"S": at},
+                    ":r": {"S": "[]"},
+                    ":was": {"S": seen.status},
+                    ":seen": {"S": seen.updated_at},
+                },
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+            return False
+        event_detail = {"status": Status.BOOKED.value, "reasons": [], **detail}
+        item = self._event_item(LedgerEvent(seen.document_id, at, "booked", event_detail))
+        key = {name: item.pop(name) for name in ("pk", "sk")}
+        self._ddb.update_item(
+            TableName=self.table,
+            Key=key,
+            UpdateExpression="SET " + ", ".join(f"#a{n} = :v{n}" for n in range(len(item))),
+            ExpressionAttributeNames={f"#a{n}": name for n, name in enumerate(item)},
+            ExpressionAttributeValues={f":v{n}": value for n, value in enumerate(item.values())},
+        )
+        return True
 
     def trail_of_booking(self, document_id: int) -> BookingTrail:
         """How a booked document was booked, from its trail (one query)."""

@@ -15,8 +15,9 @@ from botocore.exceptions import ClientError
 
 from .budget import BudgetBusy
 from .client import LuccaClient
+from .clock import utc_iso
 from .errors import PermanentError, RetryableError
-from .ledger import ClaimResult, Ledger, Status
+from .ledger import ClaimResult, DocumentState, Ledger, Status
 from .listing import INBOX_ENDS, ListedDocument, ListingStats, iter_inbox
 from .models import DocumentMessage
 from .observability import logger
@@ -76,6 +77,9 @@ class PollReport:
     known: int = 0
     #: Documents this run found the ledger and Lucca disagree about, first noted now.
     discrepancies: list[int] = field(default_factory=list)
+    #: Documents a booking call of ours may have booked unseen, recorded booked by this run:
+    #: its listing saw the whole inbox at once and they were not in it.
+    confirmed: list[int] = field(default_factory=list)
 
     @property
     def left_work(self) -> bool:
@@ -97,6 +101,7 @@ class PollReport:
             "room": self.room,
             "known": self.known,
             "discrepancies": self.discrepancies,
+            "confirmed": self.confirmed,
         }
 
 
@@ -177,6 +182,7 @@ class InboxPoller:
         stats = ListingStats()
         failure: PermanentError | None = None
         pending: list[tuple[int, str]] = []
+        seen: set[int] = set()
         sent_before = sum(self.client.requests_sent.values())
         self.refused.forget_all_unless(self.config)
         room = self._room(report)
@@ -184,7 +190,7 @@ class InboxPoller:
             if room is not None and room <= 0:
                 stats.stopped_because = STOP_QUEUE_FULL
             else:
-                self._walk(report, stats, pending, room)
+                self._walk(report, stats, pending, room, seen)
         except BudgetBusy:
             stats.stopped_because = STOP_BUDGET
         except RetryableError as error:
@@ -205,6 +211,8 @@ class InboxPoller:
         self.last_report = report
         if failure is not None:
             raise failure
+        if self._one_snapshot(report, stats):
+            self._confirm_bookings(seen, started, report)
         if _saw_whole_inbox(report, stats):
             self.ledger.mark_listing_complete(self.listing_name, started)
         return report
@@ -215,11 +223,13 @@ class InboxPoller:
         stats: ListingStats,
         pending: list[tuple[int, str]],
         room: int | None,
+        seen: set[int],
     ) -> None:
         """List page after page, claiming as it goes, until the queue has its fill."""
         claimed = 0
         for listed in iter_inbox(self.client, self.filters, page_size=self.page_size, stats=stats):
             report.listed += 1
+            seen.add(listed.document_id)
             claimed += self._claim(listed, report, pending)
             if len(pending) >= SQS_BATCH:
                 self._flush(pending, report)
@@ -333,6 +343,67 @@ class InboxPoller:
         if new:
             report.discrepancies.append(document_id)
 
+    # --- confirmation: bookings the processor could not prove, settled by the listing --------
+
+    def _one_snapshot(self, report: PollReport, stats: ListingStats) -> bool:
+        """This run's listing showed the whole inbox in one answer, so a document it did not
+        show was not in the inbox when that answer was made.
+
+        One page: the count and the items came from one request (the count on page 1 is the
+        inferred ``fields.root=count``); across pages the order is unknown and documents come
+        and go between requests, so a document can be skipped (and a newcomer make up the
+        count) while it stays in the inbox. No filters: a document a filtered listing does not
+        show may merely no longer match them. Every item read, each with a usable id.
+        """
+        return (
+            not self.dry_run
+            and not self.filters
+            and stats.pages == 1
+            and stats.stopped_because in INBOX_ENDS
+            and stats.count is not None
+            and report.listed >= stats.count
+            and not stats.unusable
+        )
+
+    def _confirm_bookings(self, seen: set[int], started: float, report: PollReport) -> None:
+        """Record as booked each document a booking call of ours may have booked unseen
+        (``BOOKING``, or held ``book_uncertain``) that this whole-inbox listing no longer
+        shows, if it was so before the listing began. One still listed stays as it is: in
+        flight, or for a person. No Lucca request: the listing was made anyway.
+
+        What the absence proves: the document left the inbox after our booking call. A
+        person deleting it in between looks the same; Lucca publishes no way to tell (how an
+        inbox id maps to a booked document's is not published).
+        """
+        try:
+            candidates = self.ledger.uncertain_bookings()
+        except ClientError:
+            logger.warning("uncertain bookings not read", exc_info=True)
+            return
+        since = utc_iso(started)
+        for state in candidates:
+            if state.document_id in seen or not _before(state, started):
+                continue
+            detail = {
+                "confirmedBy": (
+                    "left the inbox after our booking call: absent from a listing of the whole "
+                    f"inbox started at {since}"
+                ),
+                "was": state.status.value,
+                "wasReasons": list(state.reasons),
+            }
+            try:
+                confirmed = self.ledger.confirm_booked(state, detail=detail)
+            except ClientError:
+                logger.warning("booking not confirmed", exc_info=True)
+                continue
+            if confirmed:
+                report.confirmed.append(state.document_id)
+                logger.info(
+                    "booking confirmed by the listing",
+                    extra={"documentId": state.document_id, "was": state.status.value},
+                )
+
     def _flush(self, pending: list[tuple[int, str]], report: PollReport) -> None:
         while pending:
             size = _batch_size(pending)
@@ -379,6 +450,13 @@ def _saw_whole_inbox(report: PollReport, stats: ListingStats) -> bool:
         and report.listed >= stats.count
         and report.send_failed == 0
     )
+
+
+def _before(state: DocumentState, started: float) -> bool:
+    """The state was written before the listing began (a state with no stamp is not)."""
+    if not state.updated_at:
+        return False
+    return datetime.fromisoformat(state.updated_at).timestamp() < started
 
 
 def _created_at(listed: ListedDocument) -> datetime | None:

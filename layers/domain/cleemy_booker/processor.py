@@ -15,10 +15,14 @@ was taken on the listed item — and the decision is taken again if the document
 listing. (An edit landing while our PUT is on its way is the one window no client can close.)
 Lucca's answer to the PUT is what gets booked, so the gate looks at it again.
 
-Exactly once: the ledger says ``BOOKING`` before the book call. If that call's answer is lost
-(dropped connection, timeout, crash) and a later attempt finds the document gone from the inbox,
-our own earlier call booked it, and it is recorded as booked, not booked again. A refusal after
-such a call proves nothing: the document is held for a person, its invoice number kept.
+Exactly once: the ledger says ``BOOKING`` before the book call, and ``BOOKED`` only on a 2xx
+from the book endpoint. If that call's answer is lost (dropped connection, timeout, crash), a
+later attempt that finds the document still in the inbox books it; one that meets a refusal or
+a 404 after such a call records nothing it cannot prove: a 404 from the single-document GET may
+mean "no such route" (that route is only inferred), a 400 or 404 from book may mean "booked
+already" or "refused", and neither tells our booking from a person's deletion. The document is
+held (``book_uncertain``), its invoice number kept, and the poller records it booked once a
+complete listing no longer shows it (``InboxPoller``); while Lucca lists it, a person checks.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from .budget import BudgetBusy
 from .client import LuccaClient
@@ -42,13 +46,12 @@ from .gate import (
     duplicate_scope,
     review,
 )
+from .ledger import BOOK_UNCERTAIN as BOOK_UNCERTAIN  # held here; the poller settles it
 from .ledger import TOUCHED, DocumentState, DocumentSummary, Ledger, Status
 from .models import DocumentMessage, InboxDocumentWrite, InboxItem, to_write_shape
 from .rules import FieldChange, RuleSet, RulesOutcome, diff_json
 
 Outcome = Literal["booked", "already_booked", "held", "dry_run"]
-#: Hold: a book was refused after a call of ours that may have booked it; a person checks.
-BOOK_UNCERTAIN = "book_uncertain"
 #: Hold: Lucca's answer to our PUT differs from what was sent and the rules would PUT again.
 UPDATE_NOT_KEPT = "update_not_kept"
 
@@ -133,20 +136,27 @@ class DocumentProcessor:
         except BudgetBusy as busy:
             raise DeferDocument("request budget busy", busy.wait) from None
         except NotFoundError as error:
-            result = self._not_in_inbox(document_id, state, str(error))
+            result = self._not_in_inbox(document_id, state, error)
         except PermanentError as error:
-            reason = str(error)
-            self.ledger.record(
-                document_id,
-                Status.FAILED,
-                "failed",
-                reasons=[reason],
-                detail={"errorType": type(error).__name__, "requestIds": self._new_request_ids()},
-                summary=self._decided_summary(),
-            )
-            raise DocumentFailed(document_id, reason, type(error).__name__) from error
+            if not (_was_booking(state) and error.endpoint == "get"):
+                self._fail(document_id, error)
+            # The read a later attempt makes after a booking call of ours was refused (e.g. a
+            # 405: the inferred route is not served): the document may be booked; not the DLQ.
+            result = self._unconfirmed(document_id, error)
         spent = sum(self.client.requests_sent.values()) - sent_before
         return replace(result, requests=spent, request_ids=tuple(self._new_request_ids()))
+
+    def _fail(self, document_id: int, error: PermanentError) -> NoReturn:
+        reason = _failure_reason(error)
+        self.ledger.record(
+            document_id,
+            Status.FAILED,
+            "failed",
+            reasons=[reason],
+            detail={"errorType": type(error).__name__, "requestIds": self._new_request_ids()},
+            summary=self._decided_summary(),
+        )
+        raise DocumentFailed(document_id, reason, type(error).__name__) from error
 
     # --- steps -------------------------------------------------------------------------------
 
@@ -379,7 +389,7 @@ class DocumentProcessor:
             if not (retried or _was_booking(state)):
                 self._release_number(item, outcome, state)
                 raise
-            return self._refused_after_a_possible_booking(decision, error, updated=updated)
+            return self._refused_after_a_possible_booking(decision, error)
         self.ledger.record(
             document_id,
             Status.BOOKED,
@@ -395,69 +405,55 @@ class DocumentProcessor:
         return ProcessResult(document_id, "booked", updated=updated)
 
     def _refused_after_a_possible_booking(
-        self, decision: Decision, error: PermanentError, *, updated: bool
+        self, decision: Decision, error: PermanentError
     ) -> ProcessResult:
         """A book refused after a call of ours that may have been applied unseen.
 
-        Gone from the inbox: that call booked it. Still there, or no way to tell: the call may
-        have gone through all the same, so the number stays claimed and a person checks in
-        Lucca. Not the dead-letter queue (a replay would book blind), and no automatic recheck.
+        Nothing answered here proves the document booked: with ``second_book`` 400 a refusal is
+        what "already booked" looks like, and so is a real refusal; a 404 is also what a
+        deletion looks like. No GET to ask (its 404 proves even less, and costs a request): the
+        number stays claimed and the document is held; the poller confirms it booked from a
+        complete listing that no longer shows it, or a person checks in Lucca. Not the
+        dead-letter queue (a replay would book blind), and no automatic recheck.
         """
         document_id = decision.item.document_id
-        try:
-            gone = self._left_inbox(document_id)
-        except PermanentError:
-            gone = False
-        if gone:
-            confirmed = "booking answered an error, but the document has left the inbox"
-            self.ledger.record(
-                document_id,
-                Status.BOOKED,
-                "booked",
-                modified_at=_modified_at(decision.item),
-                detail={"confirmedBy": confirmed, "requestIds": self._new_request_ids()},
-                summary=summarize(decision.item),
-            )
-            return ProcessResult(document_id, "booked", updated=updated)
-        reason = HoldReason(
-            BOOK_UNCERTAIN,
-            f"booking was refused ({error}) after an earlier booking call of ours that may have "
-            f"gone through: check in Lucca whether document {document_id} is booked before "
-            "booking it by hand; its invoice number stays claimed",
-        )
+        reason = HoldReason(BOOK_UNCERTAIN, _uncertain_message(document_id, error))
         detail = {
             **decision.detail,
             "errorType": type(error).__name__,
+            "status": error.status,
             "requestIds": self._new_request_ids(),
         }
-        # Neither time nor new rules tell whether it was booked: a person does.
+        # Neither time nor new rules tell whether it was booked: a listing or a person does.
         held = replace(decision, reasons=[reason], detail=detail, recheck=False, reconsider=False)
         return self._hold(held)
 
-    def _left_inbox(self, document_id: int) -> bool:
-        """After a refused book: is the document gone (booked by our lost earlier call)?"""
-        try:
-            self.client.get_document(document_id)
-        except NotFoundError:
-            return True
-        return False
+    def _unconfirmed(self, document_id: int, error: PermanentError) -> ProcessResult:
+        """A later attempt after a booking call of ours could not read or book the document
+        (a 404, or the GET refused): held as possibly booked, with no document in hand (the
+        state keeps the ``modifiedAt`` and summary the booking recorded)."""
+        reason = f"{BOOK_UNCERTAIN}: {_uncertain_message(document_id, error)}"
+        self.ledger.record(
+            document_id,
+            Status.HELD,
+            "held",
+            reasons=[reason],
+            detail={
+                "errorType": type(error).__name__,
+                "status": error.status,
+                "requestIds": self._new_request_ids(),
+            },
+        )
+        return ProcessResult(document_id, "held", (reason,))
 
     def _not_in_inbox(
-        self, document_id: int, state: DocumentState | None, error: str
+        self, document_id: int, state: DocumentState | None, error: NotFoundError
     ) -> ProcessResult:
-        """404 before booking: booked by our own lost call if we were booking, else an error."""
+        """404 before booking: possibly booked by our own lost call if we were booking (held
+        for the listing to confirm), else an error."""
         if _was_booking(state):
-            self.ledger.record(
-                document_id,
-                Status.BOOKED,
-                "booked",
-                detail={
-                    "confirmedBy": "left the inbox after our booking call",
-                    "requestIds": self._new_request_ids(),
-                },
-            )
-            return ProcessResult(document_id, "booked")
-        reason = f"not in the inbox: {error}"
+            return self._unconfirmed(document_id, error)
+        reason = f"not in the inbox: {_failure_reason(error)}"
         self.ledger.record(
             document_id,
             Status.FAILED,
@@ -503,6 +499,31 @@ def _owner_name(item: InboxItem) -> str | None:
         return None
     full = " ".join(part for part in (owner.firstName, owner.lastName) if part)
     return owner.name or full or None
+
+
+def _uncertain_message(document_id: int, error: PermanentError) -> str:
+    return (
+        f"Lucca answered {error} after an earlier booking call of ours "
+        "that may have gone through: no proof either way. Once a complete listing no longer "
+        f"shows document {document_id} it is recorded as booked; while Lucca still lists it, "
+        "check in Lucca whether it is booked before booking it by hand; its invoice number "
+        "stays claimed"
+    )
+
+
+#: A GET of one document is an inference (lucca-api.md): its refusal may be about the route.
+_GET_HINT = (
+    " (GET of one document is an inferred route: if this tenant does not serve it, every"
+    " document that needs a read fails this way)"
+)
+
+
+def _failure_reason(error: PermanentError) -> str:
+    """The error as the dead-letter reason; a refused GET says the route itself may be absent."""
+    text = str(error)
+    if error.endpoint == "get" and error.status in (404, 405):
+        return text + _GET_HINT
+    return text
 
 
 def _was_booking(state: DocumentState | None) -> bool:
