@@ -569,17 +569,6 @@ def test_a_deferred_document_comes_back_later_without_burning_a_receive(
     assert not claim.claimed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "The BOOKING mark is written before the book call asks the budget for its slot: a "
-        "document the budget deferred before any book was sent (or one deferred after 429s, "
-        "which Lucca's limiter refuses before anything runs) is taken for one that may have "
-        "been booked. Its next delivery costs a GET, and a refusal then holds it as "
-        "book_uncertain (a person told to check a booking never tried), its number claimed, "
-        "instead of dead-lettering it with Lucca's reason"
-    ),
-)
 def test_a_book_the_budget_deferred_before_sending_it_is_not_taken_for_a_possible_booking(
     world: World,
 ) -> None:
@@ -602,6 +591,31 @@ def test_a_book_the_budget_deferred_before_sending_it_is_not_taken_for_a_possibl
     assert world.claim_holder("F-617") is None
 
 
+def test_a_book_only_the_limiter_refused_leaves_no_booking_mark(world: World) -> None:
+    doc = world.add(618, **COMPLETE)
+    message = world.listed(doc)
+    sent = RecordingSqs(world.stack.sqs)
+    world.app.configure(
+        {"fault_rate": 1.0, "fault_kinds": {"429": 1.0}, "fault_endpoints": ["book"]}
+    )
+
+    deferred = world.runtime(sqs=sent).handle_record(message.model_dump_json(), "m-1")
+
+    assert deferred["outcome"] == "deferred"  # Lucca busy: not the document's failure
+    assert world.bookings(doc)[0] == 0  # tried, refused by the limiter every time
+    assert world.state(doc).status is Status.QUEUED  # 429s ran nothing: no BOOKING mark
+    assert "booking not sent" in kinds(world, doc)
+    world.app.configure({"fault_rate": 0.0})
+    world.app.touch(doc, {}, "book_rejected")
+    (again,) = sent.to(world.stack.queue_url)
+
+    result = world.runtime().handle_record(again["MessageBody"], "m-2")
+
+    # Its only book that reached Lucca was refused: proof nothing was booked, so the DLQ.
+    assert result["outcome"] == "dead_lettered"
+    assert world.claim_holder("F-618") is None
+
+
 # --- retries exhausted --------------------------------------------------------------------------
 
 
@@ -612,8 +626,15 @@ def test_retries_exhausted_dead_letter_the_document_with_its_reason_and_it_comes
     message = world.listed(doc)
     assert world.ledger().claim_for_queue(doc, stamp(message), now=NOW, ttl_seconds=3600).claimed
     body = message.model_dump_json()
-    world.faults("book")  # an outage
-    runtime = world.runtime()
+    lucca = world.transport()
+    outage = [True]
+
+    def unreachable(route: Route) -> None:  # an outage: no book call gets through
+        if outage[0] and route.endpoint == "book":
+            raise httpx.ConnectError("unreachable")
+
+    lucca.before.append(unreachable)
+    runtime = world.runtime(lucca)
 
     with pytest.raises(RetryableError):  # SQS delivers it again: not the DLQ yet
         runtime.handle_record(body, "m-1", receive_count=2)
@@ -636,7 +657,7 @@ def test_retries_exhausted_dead_letter_the_document_with_its_reason_and_it_comes
     assert state.summary.document_number == "F-612"  # the digest can name it
     assert world.bookings(doc)[0] == 0
     # The outage ends: once the recheck time is reached, the poller queues it again.
-    world.heal()
+    outage[0] = False
     modified = stamp(message)
     ledger = world.ledger()
     soon = ledger.claim_for_queue(doc, modified, now=world.clock.now + 60, ttl_seconds=3600)
@@ -645,16 +666,9 @@ def test_retries_exhausted_dead_letter_the_document_with_its_reason_and_it_comes
     assert ledger.claim_for_queue(doc, modified, now=later, ttl_seconds=3600).claimed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Retries exhausted record FAILED over BOOKING: when the exhausted attempts followed a "
-        "book call that went through unseen, the mark saying so is lost, the document (gone "
-        "from the inbox, never listed again) stays FAILED, and replaying its dead letter "
-        "dead-letters it again as 'not in the inbox' instead of recording it booked"
-    ),
-)
-def test_retries_exhausted_after_a_book_that_went_through_still_end_booked(world: World) -> None:
+def test_retries_exhausted_after_a_book_that_went_through_end_booked_once_listed_gone(
+    world: World,
+) -> None:
     doc = world.add(613, **COMPLETE)
     body = world.listed(doc).model_dump_json()
     lucca = world.transport()
@@ -678,11 +692,19 @@ def test_retries_exhausted_after_a_book_that_went_through_still_end_booked(world
             runtime.handle_record(body, "m-1", receive_count=count)
     assert runtime.handle_record(body, "m-1", receive_count=3)["outcome"] == "dead_lettered"
     assert world.bookings(doc)[0] == 1
+    # Not FAILED: the mark that a book call of ours may have gone through stays.
+    assert world.state(doc).status is Status.BOOKING
+    (letter,) = dead_letters(world.stack)
+    assert "may have gone through" in letter["MessageAttributes"]["failureReason"]["StringValue"]
     down[0] = False  # Lucca is back; someone replays the dead letter
 
     replayed = world.runtime().handle_record(body, "m-replay")
 
-    assert replayed["outcome"] == "booked"
+    # The document is gone: a 404 after our call proves nothing, so held, never booked again
+    assert replayed["outcome"] == "held"
+    assert world.bookings(doc) == (1, 1)
+    # ... and the next complete listing, which no longer shows it, records it booked.
+    assert world.poll() == [doc]
     assert world.state(doc).status is Status.BOOKED
 
 

@@ -305,7 +305,12 @@ class RequestBudget:
         For a read and the PUT built from it: Lucca honours no precondition, so a person's edit
         landing between the two would be reverted. Paced one interval apart, that window is
         1.5 s at 40 a minute; back to back, it is the read's own latency. The tenant's limit
-        still holds: the slots are spent all the same, only not spread out."""
+        still holds: the slots are spent all the same, only not spread out.
+
+        Inside an enclosing reservation that still holds enough slots, nothing more is taken."""
+        if self._prepaid >= requests:
+            yield
+            return
         self.acquire(requests)
         self._prepaid = requests
         try:

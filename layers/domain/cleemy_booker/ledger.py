@@ -172,6 +172,16 @@ class DocumentState:
         """Since when a held document waits for a person (``updated_at`` for older items)."""
         return self.held_since or self.updated_at
 
+    @property
+    def may_be_booked(self) -> bool:
+        """A book call of ours may have been applied unseen: it marked ``BOOKING``, or it was
+        held because a refusal or a 404 after such a call left that open. Only a 2xx from
+        book or a complete listing without the document settles it."""
+        if self.status is Status.BOOKING:
+            return True
+        uncertain = f"{BOOK_UNCERTAIN}:"
+        return self.status is Status.HELD and any(r.startswith(uncertain) for r in self.reasons)
+
 
 @dataclass(frozen=True)
 class LedgerEvent:

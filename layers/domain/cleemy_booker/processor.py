@@ -37,7 +37,7 @@ from typing import Any, Literal, NoReturn
 
 from .budget import BudgetBusy
 from .client import LuccaClient
-from .errors import NotFoundError, PermanentError
+from .errors import NotFoundError, PermanentError, RetryableError
 from .gate import (
     FIELD_NAMES,
     GateConfig,
@@ -375,12 +375,19 @@ class DocumentProcessor:
         # The summary rides on BOOKING too: a later attempt that finds the document gone
         # records BOOKED with no document in hand, and the one booked is this one.
         summary = summarize(item)
-        self.ledger.record(
-            document_id, Status.BOOKING, "booking", modified_at=modified_at, summary=summary
-        )
         reached_before = self.client.maybe_applied["book"]
         try:
-            self.client.book_document(document_id)
+            # The book's budget slot first: a budget too busy defers the document before the
+            # mark, which would otherwise say a book call may have gone out when none did.
+            with self.client.back_to_back(1):
+                self.ledger.record(
+                    document_id, Status.BOOKING, "booking", modified_at=modified_at, summary=summary
+                )
+                self.client.book_document(document_id)
+        except RetryableError:
+            if self.client.maybe_applied["book"] == reached_before and not _was_booking(state):
+                self._booking_not_sent(document_id, state, updated=updated)
+            raise
         except PermanentError as error:
             # A refusal proves nothing was booked only if it answered the one call of ours that
             # reached Lucca (a retry after a 429 does not count: the limiter ran nothing), with
@@ -403,6 +410,23 @@ class DocumentProcessor:
             summary=summary,
         )
         return ProcessResult(document_id, "booked", updated=updated)
+
+    def _booking_not_sent(
+        self, document_id: int, state: DocumentState | None, *, updated: bool
+    ) -> None:
+        """Every book attempt of this call was refused before anything ran (Lucca's limiter's
+        429s) or never reached Lucca: the ``BOOKING`` mark would say a booking may have gone
+        through, and cost the next attempt a read and a refusal its proof. Back to the state
+        before it."""
+        # UPDATED (by this attempt or an earlier one) makes the next attempt read it again.
+        was_updated = updated or (state is not None and state.status is Status.UPDATED)
+        before = Status.UPDATED if was_updated else Status.QUEUED
+        self.ledger.record(
+            document_id,
+            before,
+            "booking not sent",
+            detail={"because": "no book call reached Lucca"},
+        )
 
     def _refused_after_a_possible_booking(
         self, decision: Decision, error: PermanentError
@@ -527,15 +551,9 @@ def _failure_reason(error: PermanentError) -> str:
 
 
 def _was_booking(state: DocumentState | None) -> bool:
-    """An earlier attempt's book call may have been applied unseen: it marked BOOKING, or it
-    was held because a refusal after such a call left that open (a later delivery must not
+    """An earlier attempt's book call may have been applied unseen (a later delivery must not
     take a refusal for proof either)."""
-    if state is None:
-        return False
-    if state.status is Status.BOOKING:
-        return True
-    uncertain = f"{BOOK_UNCERTAIN}:"
-    return state.status is Status.HELD and any(r.startswith(uncertain) for r in state.reasons)
+    return state is not None and state.may_be_booked
 
 
 def _changed_since(listed: InboxItem, fresh: InboxItem) -> bool:

@@ -165,22 +165,7 @@ class ProcessorRuntime(LuccaRuntime):
                 wait = error.retry_after if error.retry_after is not None else IN_PROGRESS_DELAY
                 return self._defer(message, f"Lucca busy or time short: {error}", wait)
             if receive_count >= self.settings.max_receive_count:
-                # SQS would move it to the DLQ itself after this delivery, without a reason.
-                reason = f"still failing after {receive_count} deliveries: {error}"
-                # Retries ran out (an outage): the poller queues it again after a while.
-                recheck = self.clock.time() + self.settings.held_recheck_seconds
-                # The listed item, if the message has one, names the document in the digest.
-                self.ledger.record(
-                    message.documentId,
-                    Status.FAILED,
-                    "failed",
-                    reasons=[reason],
-                    recheck_at=recheck,
-                    summary=summarize(message.item) if message.item is not None else None,
-                )
-                return self._dead_letter(
-                    body, message.documentId, reason, "RetriesExhausted", message_id
-                )
+                return self._retries_exhausted(message, body, message_id, receive_count, error)
             metrics.add_metric("DocumentsRetried", MetricUnit.Count, 1)
             logger.warning("retryable failure; SQS will deliver again", extra={"error": str(error)})
             raise
@@ -190,6 +175,36 @@ class ProcessorRuntime(LuccaRuntime):
         metrics.add_metric("LuccaRequests", MetricUnit.Count, result["requests"])
         logger.info("document processed", extra={"result": result})
         return result
+
+    def _retries_exhausted(
+        self,
+        message: DocumentMessage,
+        body: str,
+        message_id: str,
+        receive_count: int,
+        error: RetryableError,
+    ) -> dict[str, Any]:
+        """The last delivery SQS allows failed too (an outage): to the dead-letter queue now,
+        with the reason (SQS would move it there itself, without one)."""
+        reason = f"still failing after {receive_count} deliveries: {error}"
+        state = self.ledger.state(message.documentId)
+        if state is not None and state.may_be_booked:
+            # A book call of ours may have gone through before Lucca went away: FAILED would
+            # lose that. The mark stays; the poller records the document booked once a
+            # listing no longer shows it, and a replay never books it blind.
+            reason += "; a booking call of ours may have gone through (the listing will tell)"
+        else:
+            # The poller queues it again after a while; the listed item, if the message has
+            # one, names the document in the digest.
+            self.ledger.record(
+                message.documentId,
+                Status.FAILED,
+                "failed",
+                reasons=[reason],
+                recheck_at=self.clock.time() + self.settings.held_recheck_seconds,
+                summary=summarize(message.item) if message.item is not None else None,
+            )
+        return self._dead_letter(body, message.documentId, reason, "RetriesExhausted", message_id)
 
     def _defer(self, message: DocumentMessage, reason: str, delay: float) -> dict[str, Any]:
         """Hand the document back with a delay, as a new message: a busy budget is not a
