@@ -133,20 +133,19 @@ def test_two_documents_with_one_number_at_the_same_moment_book_one_and_hold_the_
     second = world.add(703, documentNumber="F-2026-99", **COMPLETE)
     messages = [world.listed(first), world.listed(second)]
     lock = threading.Lock()
-    both_looked = threading.Barrier(2, timeout=TIMEOUT)
+    both_ready = threading.Barrier(2, timeout=TIMEOUT)
     processors = []
     for _ in messages:
         ledger = world.ledger(Atomic(world.stack.dynamodb, lock))
-        look = ledger.find_duplicate
+        claim = ledger.claim_number
 
-        def look_then_wait(
-            *args: Any, _look: Callable[..., int | None] = look, **kwargs: Any
+        def wait_then_claim(
+            *args: Any, _claim: Callable[..., int | None] = claim, **kwargs: Any
         ) -> int | None:
-            found = _look(*args, **kwargs)
-            both_looked.wait()  # neither has claimed the number yet when both gates looked
-            return found
+            both_ready.wait()  # both passed the gate; neither has claimed the number yet
+            return _claim(*args, **kwargs)
 
-        ledger.find_duplicate = look_then_wait  # type: ignore[method-assign]
+        ledger.claim_number = wait_then_claim  # type: ignore[method-assign]
         processors.append(world.processor(ledger=ledger))
 
     results = run_together(

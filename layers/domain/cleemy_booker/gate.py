@@ -173,7 +173,10 @@ def review(
     *,
     today: date | None = None,
 ) -> list[HoldReason]:
-    """Every reason to hold this document; an empty list means it may be booked."""
+    """Every reason to hold this document; an empty list means it may be booked.
+
+    A decision on data: ``duplicates`` is numbers already known (the dry run's own listing);
+    the pipeline passes none, its ledger claim finds a duplicate as it takes the number."""
     missing = _missing_fields(outcome.write, config)
     missing_paths = {path for path, _ in missing}
     return [
@@ -381,10 +384,16 @@ def _duplicates(
         return
     other = duplicates.find_duplicate(scope, number, item.document_id)
     if other is not None and other != item.document_id:
-        yield HoldReason(
-            "duplicate_number",
-            f"invoice number {number} is also used by document {other} ({describe_scope(scope)})",
-        )
+        yield duplicate_reason(number, other, scope)
+
+
+def duplicate_reason(number: str, other: int, scope: str) -> HoldReason:
+    """The hold for an invoice number another document carries (the gate's lookup of known
+    numbers, or the ledger's claim refusing it: the same words either way)."""
+    return HoldReason(
+        "duplicate_number",
+        f"invoice number {number} is also used by document {other} ({describe_scope(scope)})",
+    )
 
 
 def describe_scope(scope: str) -> str:
@@ -404,6 +413,7 @@ __all__ = [
     "HoldReason",
     "InMemoryDuplicates",
     "duplicate_number",
+    "duplicate_reason",
     "duplicate_scope",
     "review",
 ]

@@ -43,6 +43,7 @@ from .gate import (
     GateConfig,
     HoldReason,
     duplicate_number,
+    duplicate_reason,
     duplicate_scope,
     review,
 )
@@ -214,8 +215,12 @@ class DocumentProcessor:
         return summarize(self._decided) if self._decided is not None else None
 
     def _review(self, item: InboxItem, outcome: RulesOutcome) -> list[HoldReason]:
+        """The gate on the document's data alone. A duplicate invoice number is found in one
+        place, by the claim just before the update (``_claim_number``): one conditional write
+        that both checks and takes the number, where a look first would cost a read more and
+        still race another instance's claim."""
         today = datetime.fromtimestamp(self.clock(), UTC).date()
-        return review(item, outcome, self.gate, self.ledger, today=today)
+        return review(item, outcome, self.gate, today=today)
 
     def _reread(self, decision: Decision) -> Decision:
         """Read the document again just before a PUT built from the listing.
@@ -278,12 +283,7 @@ class DocumentProcessor:
             return None
         scope, number = key
         other = self.ledger.claim_number(scope, number, item.document_id)
-        if other is None:
-            return None
-        return HoldReason(
-            "duplicate_number",
-            f"invoice number {number} is already used by document {other} ({scope})",
-        )
+        return None if other is None else duplicate_reason(number, other, scope)
 
     def _release_number(
         self, item: InboxItem, outcome: RulesOutcome, state: DocumentState | None
