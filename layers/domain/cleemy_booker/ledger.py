@@ -23,6 +23,11 @@ One DynamoDB table, seven kinds of item:
 * ``recon#{id}`` / ``recon`` — a disagreement between the ledger and Lucca about a document
   (booked here, still in the inbox there; in the inbox, unknown here), in the status index as
   ``DISCREPANCY`` for the digest, written once, gone by TTL (``expiresAt``) after some weeks.
+
+Attribute values are written as the low-level client takes them (``{"S": ...}``), not through
+boto3's ``TypeSerializer``: every value here is a string or an integer (ids, epoch seconds),
+the serializer would turn those integers into ``Decimal`` on the way back and refuses floats,
+and each conditional write's values sit next to the expression that reads them.
 """
 
 from __future__ import annotations
