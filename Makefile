@@ -14,7 +14,7 @@ export POWERTOOLS_TRACE_DISABLED := true
 export AWS_DEFAULT_REGION ?= eu-west-1
 
 .PHONY: help setup lint format typecheck cfn-lint sam-validate checkov unit integration e2e test \
-        demo bench chaos sim memory replay plan simulator clean
+        demo bench chaos sim memory replay plan simulator clean mutate
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -83,6 +83,13 @@ bench: $(VENV)/.stamp  ## Requests per invoice, drain time and 429s against a na
 
 chaos: $(VENV)/.stamp  ## The large chaos run (>= 1,000 documents, >= 10 % faults)
 	CHAOS_DOCUMENTS=1000 CHAOS_FAULT_RATE=0.12 $(PY) -m pytest tests/chaos -q -s
+
+# make mutate MODULE=ledger ARGS="--core"   (budget|listing|ledger|poller|processor|runtime|models;
+#   ARGS: --core, --survivors, --no-guard, --keep or mutant names: see mutation/README.md)
+MODULE ?=
+mutate: $(VENV)/.stamp  ## Mutation testing of one domain module with mutmut (not part of test)
+	@test -n "$(MODULE)" || { echo "make mutate MODULE=<budget|listing|ledger|...>"; exit 2; }
+	$(PY) mutation/run.py $(MODULE) --max-children 1 $(ARGS)
 
 # make sim SCENARIO=backlog ARGS="--sizes 1000,10000"   (backlog|week|neighbour|outage|faults|all)
 SCENARIO ?= all

@@ -26,7 +26,7 @@ One DynamoDB table, seven kinds of item:
 
 Attribute values are written as the low-level client takes them (``{"S": ...}``), not through
 boto3's ``TypeSerializer``: every value here is a string or an integer (ids, epoch seconds),
-the serializer would turn those integers into ``Decimal`` on the way back and refuses floats,
+its twin, ``TypeDeserializer``, hands integers back as ``Decimal``, the serializer refuses floats,
 and each conditional write's values sit next to the expression that reads them.
 """
 
