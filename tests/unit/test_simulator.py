@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
@@ -24,7 +25,10 @@ from typing import Any
 import httpx
 import pytest
 
+from cleemy_booker import models
 from local.lucca_simulator import ConfigError, Simulator, SimulatorConfig
+from local.lucca_simulator.app import SimulatorApp
+from tests.harness import InProcessLucca
 
 LIST = "/cleemy-procurement/services/inbox"
 BASELINE = SimulatorConfig(invoices=80, seed=7, rate_limit=10_000, window_seconds=60.0)
@@ -294,7 +298,6 @@ def _excluding_plus_taxes(doc: dict[str, Any]) -> Decimal:
 
 
 def test_items_parse_with_the_project_models(client: httpx.Client) -> None:
-    models = pytest.importorskip("cleemy_booker.models")
     page = models.InboxPage.model_validate_json(
         client.get(LIST, params={"limit": 1000, "fields.root": "count"}).content
     )
@@ -402,7 +405,6 @@ def _instant(stamp: str) -> datetime:
 def test_a_full_put_of_the_project_write_shape_changes_nothing_but_stamps(
     sim: Simulator, client: httpx.Client, shape: str
 ) -> None:
-    models = pytest.importorskip("cleemy_booker.models")
     sim.configure(write_shape=shape)
     stamps = {"modifiedAt", "modifier"}
     for raw in client.get(LIST, params={"limit": 30}).json()["items"]:
@@ -843,20 +845,40 @@ def test_a_dropped_request_gets_no_answer(sim: Simulator, client: httpx.Client) 
     assert sim.state()["totals"]["byStatus"] == {"dropped": 1}
 
 
-def test_slow_requests_are_aborted_with_408_past_the_server_limit(
-    sim: Simulator, client: httpx.Client
-) -> None:
-    sim.configure(fault_rate=1.0, fault_kinds={"slow": 1}, server_timeout_seconds=0.2)
+class VirtualClock:
+    """The simulator's clock seam on virtual time: a wait moves it, nothing waits for real."""
 
-    sim.configure(slow_seconds=2.0)
-    started = time.monotonic()
-    aborted = client.get(LIST)
-    elapsed = time.monotonic() - started
-    sim.configure(slow_seconds=0.05)
-    merely_slow = client.get(LIST)
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_slow_requests_are_aborted_with_408_past_the_server_limit() -> None:
+    clock = VirtualClock()
+    config = SimulatorConfig(invoices=5, seed=7, fault_rate=1.0, fault_kinds={"slow": 1.0})
+    app = SimulatorApp(replace(config, server_timeout_seconds=0.2, slow_seconds=2.0), clock)
+    lucca = httpx.Client(
+        transport=InProcessLucca(app),
+        base_url="https://acme.ilucca.net",
+        headers={"Authorization": f"lucca application={config.api_key}"},
+    )
+
+    started = clock.now
+    aborted = lucca.get(LIST)
+    waited = clock.now - started
+    app.configure({"slow_seconds": 0.05})
+    merely_slow = lucca.get(LIST)
 
     assert aborted.status_code == 408
-    assert 0.2 <= elapsed < 1.0  # aborted at the limit, not after the full 2 s
+    assert waited == pytest.approx(0.2)  # aborted at the limit, not after the full 2 s
     assert merely_slow.status_code == 200
 
 
