@@ -59,6 +59,37 @@ def test_released_claims_can_be_taken_again(ledger: Ledger) -> None:
     assert ledger.claim_for_queue(1, "m1", now=NOW, ttl_seconds=3600).claimed
 
 
+@pytest.mark.parametrize("status", [Status.HELD, Status.BOOKING])
+def test_a_released_claim_puts_back_the_state_it_replaced(ledger: Ledger, status: Status) -> None:
+    summary = DocumentSummary(document_number="F-1", currency="EUR")
+    reason = "book_uncertain: ..." if status is Status.HELD else None
+    ledger.record(
+        1,
+        status,
+        "before",
+        modified_at="m1",
+        reasons=[reason] if reason else None,
+        recheck_at=NOW + 60,
+        summary=summary,
+    )
+    before = ledger.state(1)
+    # Re-queued (changed in Lucca, or stuck past the claim time), then SQS refused the message.
+    claim = ledger.claim_for_queue(1, "m2", now=NOW + 10**5, ttl_seconds=3600)
+    assert claim.claimed
+    assert ledger.state(1).status is Status.QUEUED  # type: ignore[union-attr]
+
+    ledger.release_claim(1, claim.before)
+
+    after = ledger.state(1)
+    assert after == before  # status, reasons, summary, times: as they were
+    assert after is not None
+    assert after.summary == summary
+    # Not a document the ledger never saw: the next claim is no "new" one for reconciliation.
+    again = ledger.claim_for_queue(1, "m2", now=NOW + 10**5, ttl_seconds=3600)
+    assert again.claimed
+    assert not again.new
+
+
 def test_release_leaves_a_document_that_moved_on_alone(ledger: Ledger) -> None:
     ledger.record(1, Status.BOOKED, "booked")
     ledger.release_claim(1)

@@ -71,6 +71,10 @@ TOUCHED = frozenset({Status.UPDATED, Status.BOOKING})
 #: document booked once a complete listing no longer shows it (``uncertain_bookings``).
 BOOK_UNCERTAIN = "book_uncertain"
 STATUS_INDEX = "ByStatus"
+#: The state attributes a claim for the queue sets, and those it removes (``claim_for_queue``);
+#: ``release_claim`` puts back what was there.
+_CLAIM_SETS = ("status", "documentId", "modifiedAt", "queuedUntil", "updatedAt", "statusKey")
+_CLAIM_REMOVES = ("reasons", "recheckAt", "configVersion")
 #: Pages one count reads at most. A ``Select="COUNT"`` query still reads (and bills) every item
 #: it counts, up to 1 MB a page: thousands of documents. Past ten pages the count is a lower
 #: bound: an alarm on held documents needs to know there are many, not exactly how many, and a
@@ -236,6 +240,8 @@ class ClaimResult:
     #: The state's ``updatedAt`` before the claim ("" when there was no state): how long ago a
     #: refusing BOOKED was booked.
     updated_at: str = ""
+    #: Claimed: the state item as it was (empty when there was none), for ``release_claim``.
+    before: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def new(self) -> bool:
@@ -466,18 +472,45 @@ class Ledger:
             )
         before: dict[str, Any] = dict(answer.get("Attributes", {}))
         return ClaimResult(
-            True, _status_of(before), updated_at=before.get("updatedAt", {}).get("S", "")
+            True,
+            _status_of(before),
+            updated_at=before.get("updatedAt", {}).get("S", ""),
+            before=before,
         )
 
-    def release_claim(self, document_id: int) -> None:
-        """Undo a claim whose message could not be sent, so the next run queues it again."""
+    def release_claim(self, document_id: int, before: dict[str, Any] | None = None) -> None:
+        """Undo a claim whose message could not be sent, so the next run queues it again.
+
+        ``before``: the state the claim replaced (``ClaimResult.before``). It is put back as it
+        was (held since when, why, the summary; a ``BOOKING`` mark above all, which says a book
+        call of ours may have gone through): the claim changed only what ``_CLAIM_SETS`` and
+        ``_CLAIM_REMOVES`` name. No state before: the claim's item goes. Either way only while
+        the document is still ``QUEUED`` (nothing took it on since)."""
+        queued = {":queued": {"S": Status.QUEUED}}
         try:
-            self._ddb.delete_item(
+            if not before:
+                self._ddb.delete_item(
+                    TableName=self.table,
+                    Key=_doc_key(document_id),
+                    ConditionExpression="#s = :queued",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues=queued,
+                )
+                return
+            restored = {a: before[a] for a in (*_CLAIM_SETS, *_CLAIM_REMOVES) if a in before}
+            gone = [a for a in _CLAIM_SETS if a not in before]
+            names = {f"#a{n}": a for n, a in enumerate(restored)}
+            values = {f":a{n}": v for n, v in enumerate(restored.values())}
+            expression = "SET " + ", ".join(f"#a{n} = :a{n}" for n in range(len(restored)))
+            if gone:
+                expression += " REMOVE " + ", ".join(gone)
+            self._ddb.update_item(
                 TableName=self.table,
                 Key=_doc_key(document_id),
+                UpdateExpression=expression,
                 ConditionExpression="#s = :queued",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":queued": {"S": Status.QUEUED}},
+                ExpressionAttributeNames={"#s": "status", **names},
+                ExpressionAttributeValues={**queued, **values},
             )
         except ClientError as exc:
             if not _conditional_failed(exc):

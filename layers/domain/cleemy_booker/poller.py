@@ -166,6 +166,8 @@ class InboxPoller:
     discrepancy_ttl_seconds: int = DISCREPANCY_TTL_SECONDS
     #: This run's read of the last complete listing's start (read once, when first needed).
     _complete_since: str | None = field(default=None, init=False, repr=False)
+    #: This run's claims: each document's state as it was, put back if its message is not sent.
+    _claimed_from: dict[int, dict[str, Any]] = field(default_factory=dict, init=False, repr=False)
     _complete_read: bool = field(default=False, init=False, repr=False)
 
     @property
@@ -281,6 +283,7 @@ class InboxPoller:
             return 0
         if claim.new:
             self._check_new(listed, report)
+        self._claimed_from[listed.document_id] = claim.before
         listed_at = datetime.fromtimestamp(now, UTC)
         pending.append((listed.document_id, message_for(listed, listed_at)))
         return 1
@@ -416,13 +419,16 @@ class InboxPoller:
                 # than when the claims expire.
                 for document_id, _ in [*batch, *pending]:
                     report.send_failed += 1
-                    self.ledger.release_claim(document_id)
+                    self._release(document_id)
                 pending.clear()
                 raise
             report.enqueued += len(batch) - len(unsent)
             for document_id in unsent:
                 report.send_failed += 1
-                self.ledger.release_claim(document_id)
+                self._release(document_id)
+
+    def _release(self, document_id: int) -> None:
+        self.ledger.release_claim(document_id, self._claimed_from.pop(document_id, None))
 
     def _send_batch(self, batch: list[tuple[int, str]]) -> list[int]:
         """Send up to 10; resend the entries SQS failed. Returns the ids never sent."""
