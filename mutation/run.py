@@ -1,0 +1,307 @@
+"""Mutation testing of one domain module with mutmut 3: ``make mutate MODULE=ledger``.
+
+mutmut 3 expects the code it mutates under ``./``, ``src/`` or ``source/`` and derives each
+mutant's module name from its path, while the domain package lives in ``layers/domain/`` (the
+Lambda layer's folder). So this script stages a copy of the project in
+``mutation/work/<module>/``: the package as ``src/cleemy_booker``, the rest of what the tests read
+(tests, simulator, handlers, config) linked in, and a ``pyproject.toml`` made of the project's
+``[tool.mutmut]`` and pytest settings plus the module's own: the file to mutate
+(``only_mutate``) and the fast tests relevant to it (``TESTS`` below). mutmut then copies the
+stage into ``mutants/``, mutates the one module and, for each mutant, runs only the selected tests
+that call the mutated function (its per-function test selection). Nothing in the working tree is
+modified; the stage is rebuilt on every run (``--keep`` reuses it, and mutmut's cache with it).
+
+Left out of every module's tests: ``tests/e2e`` (needs the emulator), ``tests/chaos`` (minutes
+long), the simulation tests ``test_sim_*.py`` and ``test_simulator.py`` (weeks of virtual time,
+servers and subprocesses), the template and layer tests, and ``test_security.py`` and
+``test_import_graph.py``, which read ``layers/domain`` itself (a subprocess would not see the
+mutant). At the end the score is printed, the survivors' names are written to
+``mutation/work/<module>.survivors`` (``--survivors`` tests only those again, e.g. after adding
+tests) and their diffs to ``mutation/work/<module>.survivors.txt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYER = "layers/domain"
+PACKAGE = ROOT / LAYER / "cleemy_booker"
+WORK = ROOT / "mutation" / "work"
+#: What the tests read besides themselves and the package (linked into the stage).
+LINKED = (
+    "tests",
+    "local",
+    "sim",
+    "bench",
+    "tools",
+    "functions",
+    "config",
+    "events",
+    "template.yaml",
+)
+
+#: The one fast end-to-end test of exactly-once (a few seconds): the rest of the pipeline tests
+#: are simulations of a minute or more each, as are ``test_bad_input.py`` (80 documents driven
+#: through the handlers, ~100 s), ``test_replay.py`` and ``test_export.py``: a mutant no test
+#: kills runs every selected test that calls it, so they would make a module take hours.
+DUPLICATES = (
+    "tests/integration/test_pipeline.py::test_duplicate_and_replayed_messages_book_nothing_again"
+)
+#: Per module, the fast tests that exercise it. ``test_guard_<module>.py`` is added when present.
+TESTS: dict[str, tuple[str, ...]] = {
+    "budget": (
+        "tests/unit/test_budget.py",
+        "tests/unit/test_processor_edits.py",
+    ),
+    "listing": (
+        "tests/unit/test_listing.py",
+        "tests/unit/test_reconciliation.py",
+    ),
+    "ledger": (
+        # Its own tests: the processor's, the runtime's and the digest's also call it, but each
+        # survivor would run them all (a minute or more apiece on a shared machine).
+        "tests/unit/test_ledger.py",
+        "tests/unit/test_reconciliation.py",
+        "tests/unit/test_document_summary.py",
+        DUPLICATES,
+    ),
+    "poller": (
+        "tests/unit/test_reconciliation.py",
+        "tests/unit/test_runtime.py",
+        "tests/unit/test_listing.py",
+        DUPLICATES,
+    ),
+    "processor": (
+        "tests/unit/test_processor_edits.py",
+        "tests/unit/test_document_summary.py",
+        "tests/unit/test_runtime.py",
+        "tests/unit/test_reconciliation.py",
+        DUPLICATES,
+    ),
+    "runtime": (
+        "tests/unit/test_runtime.py",
+        "tests/unit/test_reconciliation.py",
+        "tests/unit/test_document_summary.py",
+        DUPLICATES,
+    ),
+    "models": (
+        "tests/unit/test_models.py",
+        "tests/unit/test_client.py",
+        "tests/unit/test_gate.py",
+        "tests/unit/test_rules.py",
+        "tests/unit/test_processor_edits.py",
+    ),
+}
+
+
+#: ``--core``: per module, the functions of the exactly-once machinery (mutmut's names, globs):
+#: claims, leases, number claims, forward-only marks, the state written with each decision.
+CORE: dict[str, tuple[str, ...]] = {
+    "ledger": tuple(
+        f"cleemy_booker.ledger.{name}__mutmut_*"
+        for name in (
+            "xǁLedgerǁclaim_for_queue",
+            "xǁLedgerǁrelease_claim",
+            "xǁLedgerǁextend_claim",
+            "xǁLedgerǁclaim_number",
+            "xǁLedgerǁfind_duplicate",
+            "xǁLedgerǁrelease_number",
+            "xǁLedgerǁacquire_lease",
+            "xǁLedgerǁrelease_lease",
+            "xǁLedgerǁ_advance",
+            "xǁLedgerǁmark_listing_complete",
+            "xǁLedgerǁlast_complete_listing",
+            "xǁLedgerǁrecord_discrepancy",
+            "xǁLedgerǁrecord",
+            "xǁLedgerǁstate",
+            "xǁLedgerǁconfirm_booked",
+            "xǁClaimResultǁnew",
+            "x__claimable_after",
+            "x__state_update",
+            "x__state_from_item",
+            "x__conditional_failed",
+            "x__old_item",
+            "x__status_of",
+        )
+    ),
+    "processor": tuple(
+        f"cleemy_booker.processor.{name}__mutmut_*"
+        for name in (
+            "xǁDocumentProcessorǁprocess",
+            "xǁDocumentProcessorǁ_update_and_book",
+            "xǁDocumentProcessorǁ_claim_number",
+            "xǁDocumentProcessorǁ_release_number",
+            "xǁDocumentProcessorǁ_book",
+            "xǁDocumentProcessorǁ_refused_after_a_possible_booking",
+            "xǁDocumentProcessorǁ_unconfirmed",
+            "xǁDocumentProcessorǁ_not_in_inbox",
+            "x__was_booking",
+        )
+    ),
+}
+
+
+def selected_tests(module: str, *, guard_tests: bool = True) -> list[str]:
+    """The module's tests that exist (files move; a missing one is skipped, not fatal)."""
+    tests = [test for test in TESTS[module] if (ROOT / test.split("::")[0]).exists()]
+    guard = f"tests/unit/test_guard_{module}.py"
+    if guard_tests and (ROOT / guard).exists():
+        tests.append(guard)
+    return tests
+
+
+def toml_value(value: Any) -> str:
+    """A TOML value for the strings, numbers, booleans and lists this config holds (JSON's
+    spelling of them is TOML's)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    return json.dumps(value)
+
+
+def toml_table(name: str, table: dict[str, Any]) -> str:
+    lines = [f"[{name}]"] + [f"{key} = {toml_value(value)}" for key, value in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def stage(module: str, stage_dir: Path, tests: list[str]) -> None:
+    """The project as mutmut expects it, with the package under ``src/``."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    shutil.rmtree(stage_dir, ignore_errors=True)
+    stage_dir.mkdir(parents=True)
+    shutil.copytree(
+        PACKAGE, stage_dir / "src" / "cleemy_booker", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    linked = [name for name in LINKED if (ROOT / name).exists()]
+    for name in linked:
+        (stage_dir / name).symlink_to(ROOT / name)
+    mutmut = dict(project["tool"].get("mutmut", {}))
+    mutmut |= {
+        "source_paths": ["src/cleemy_booker"],
+        "only_mutate": [f"src/cleemy_booker/{module}.py"],
+        "also_copy": [name for name in linked if name != "tests"],
+        "pytest_add_cli_args_test_selection": tests,
+    }
+    pytest_ini = dict(project["tool"]["pytest"]["ini_options"])
+    # The tests import the package from mutants/src (mutmut puts it first on sys.path), never
+    # from layers/domain; the rest (``tests``, ``local``, ``sim``, ``tools``) as they do.
+    pytest_ini["pythonpath"] = [p for p in pytest_ini.get("pythonpath", []) if p != LAYER]
+    (stage_dir / "pyproject.toml").write_text(
+        "# Generated by mutation/run.py; rebuilt on every run.\n"
+        + toml_table("tool.mutmut", mutmut)
+        + "\n"
+        + toml_table("tool.pytest.ini_options", pytest_ini)
+    )
+
+
+def mutmut(stage_dir: Path, *args: str, capture: bool = False) -> str:
+    command = [sys.executable, "-m", "mutmut", *args]
+    env = os.environ | {"PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
+    if capture:
+        done = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
+            command, cwd=stage_dir, env=env, check=True, capture_output=True, text=True
+        )
+        return done.stdout
+    subprocess.run(command, cwd=stage_dir, env=env, check=True)  # noqa: S603 - as above
+    return ""
+
+
+def mutmut_show(stage_dir: Path, names: list[str]) -> str:
+    """``mutmut show`` of every name, in one process (one each would take a second apiece)."""
+    script = (
+        "import sys\n"
+        "from mutmut.__main__ import show\n"
+        "for name in sys.argv[1:]:\n"
+        "    show.callback(name)\n"
+        "    print()\n"
+    )
+    done = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
+        [sys.executable, "-c", script, *names],
+        cwd=stage_dir,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout
+
+
+def statuses(stage_dir: Path, patterns: list[str]) -> dict[str, str]:
+    """Every mutant's status (``mutmut results``), only those ``patterns`` name if any."""
+    found: dict[str, str] = {}
+    for line in mutmut(stage_dir, "results", "--all", "true", capture=True).splitlines():
+        name, _, status = line.strip().rpartition(": ")
+        if name and (not patterns or any(fnmatch.fnmatch(name, p) for p in patterns)):
+            found[name] = status
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("module", choices=sorted(TESTS))
+    parser.add_argument("--max-children", type=int, default=1, help="mutants tested at once")
+    parser.add_argument("--keep", action="store_true", help="reuse the stage and mutmut's cache")
+    parser.add_argument(
+        "--survivors",
+        action="store_true",
+        help="only the mutants the module's last run left alive (after adding tests)",
+    )
+    parser.add_argument(
+        "--core", action="store_true", help="only the module's exactly-once functions (CORE)"
+    )
+    parser.add_argument(
+        "--no-guard",
+        action="store_true",
+        help="without tests/unit/test_guard_<module>.py (the score before those tests)",
+    )
+    parser.add_argument("mutants", nargs="*", help="only these mutants (mutmut's names or globs)")
+    args = parser.parse_args()
+    stage_dir = WORK / args.module
+    survivors_list = WORK / f"{args.module}.survivors"
+    patterns = list(args.mutants)
+    if args.survivors:  # already within the last run's scope (``--core`` or not)
+        patterns += survivors_list.read_text().split()
+    elif args.core:
+        patterns += CORE.get(args.module, ())
+    tests = selected_tests(args.module, guard_tests=not args.no_guard)
+    if not (args.keep and stage_dir.exists()):
+        stage(args.module, stage_dir, tests)
+    print(f"mutating cleemy_booker/{args.module}.py; tests: {' '.join(tests)}")
+    started = time.monotonic()
+    mutmut(stage_dir, "run", "--max-children", str(args.max_children), *patterns)
+    elapsed = time.monotonic() - started
+    found = statuses(stage_dir, patterns)
+    counts = Counter(found.values())
+    survivors = sorted(name for name, status in found.items() if status == "survived")
+    survivors_list.write_text("".join(f"{name}\n" for name in survivors))
+    (WORK / f"{args.module}.survivors.txt").write_text(
+        mutmut_show(stage_dir, survivors) if survivors else "no survivors\n"
+    )
+    # A timeout is a mutant the tests caught (it hung): counted with the killed ones.
+    killed = counts["killed"] + counts["timeout"]
+    total = len(found)
+    score = 100 * killed / total if total else 0.0
+    print(
+        f"\n{args.module}: killed {killed} / {total} ({score:.1f} %) in {elapsed / 60:.1f} min; "
+        + ", ".join(f"{status} {n}" for status, n in sorted(counts.items()))
+    )
+    print(
+        f"survivors and their diffs: {(WORK / (args.module + '.survivors.txt')).relative_to(ROOT)}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
