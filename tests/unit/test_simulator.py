@@ -29,6 +29,7 @@ from cleemy_booker import models
 from local.lucca_simulator import ConfigError, Simulator, SimulatorConfig
 from local.lucca_simulator.app import SimulatorApp
 from tests.harness import InProcessLucca
+from tests.unit.test_runtime import FakeClock
 
 LIST = "/cleemy-procurement/services/inbox"
 BASELINE = SimulatorConfig(invoices=80, seed=7, rate_limit=10_000, window_seconds=60.0)
@@ -845,24 +846,8 @@ def test_a_dropped_request_gets_no_answer(sim: Simulator, client: httpx.Client) 
     assert sim.state()["totals"]["byStatus"] == {"dropped": 1}
 
 
-class VirtualClock:
-    """The simulator's clock seam on virtual time: a wait moves it, nothing waits for real."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def time(self) -> float:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def test_slow_requests_are_aborted_with_408_past_the_server_limit() -> None:
-    clock = VirtualClock()
+    clock = FakeClock()  # the simulator's clock seam on virtual time: nothing waits for real
     config = SimulatorConfig(invoices=5, seed=7, fault_rate=1.0, fault_kinds={"slow": 1.0})
     app = SimulatorApp(replace(config, server_timeout_seconds=0.2, slow_seconds=2.0), clock)
     lucca = httpx.Client(
