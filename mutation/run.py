@@ -144,6 +144,7 @@ CORE: dict[str, tuple[str, ...]] = {
             "xǁDocumentProcessorǁ_claim_number",
             "xǁDocumentProcessorǁ_release_number",
             "xǁDocumentProcessorǁ_book",
+            "xǁDocumentProcessorǁ_booking_not_sent",
             "xǁDocumentProcessorǁ_refused_after_a_possible_booking",
             "xǁDocumentProcessorǁ_unconfirmed",
             "xǁDocumentProcessorǁ_not_in_inbox",

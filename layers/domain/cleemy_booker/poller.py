@@ -204,13 +204,16 @@ class InboxPoller:
             stats.stopped_because = f"listing failed: {error}"
             failure = error
         finally:
-            self._flush(pending, report)
-        report.count = stats.count
-        report.pages = stats.pages
-        report.invalid_items = stats.invalid_items
-        report.stopped_because = stats.stopped_because
-        report.requests = sum(self.client.requests_sent.values()) - sent_before
-        self.last_report = report
+            # Kept also when the flush fails (SQS down): the runtime logs what the run did.
+            self.last_report = report
+            try:
+                self._flush(pending, report)
+            finally:
+                report.count = stats.count
+                report.pages = stats.pages
+                report.invalid_items = stats.invalid_items
+                report.stopped_because = stats.stopped_because
+                report.requests = sum(self.client.requests_sent.values()) - sent_before
         if failure is not None:
             raise failure
         if self._one_snapshot(report, stats):
