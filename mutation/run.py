@@ -90,9 +90,13 @@ TESTS: dict[str, tuple[str, ...]] = {
         "tests/unit/test_reconciliation.py",
         DUPLICATES,
     ),
-    "runtime": (
+    # The functions' wiring (``cleemy_booker/wiring/<name>.py``): a dotted module name.
+    "wiring.poller": (
         "tests/unit/test_runtime.py",
         "tests/unit/test_reconciliation.py",
+    ),
+    "wiring.processor": (
+        "tests/unit/test_runtime.py",
         "tests/unit/test_document_summary.py",
         DUPLICATES,
     ),
@@ -157,7 +161,7 @@ CORE: dict[str, tuple[str, ...]] = {
 def selected_tests(module: str, *, guard_tests: bool = True) -> list[str]:
     """The module's tests that exist (files move; a missing one is skipped, not fatal)."""
     tests = [test for test in TESTS[module] if (ROOT / test.split("::")[0]).exists()]
-    guard = f"tests/unit/test_guard_{module}.py"
+    guard = f"tests/unit/test_guard_{module.replace('.', '_')}.py"
     if guard_tests and (ROOT / guard).exists():
         tests.append(guard)
     return tests
@@ -178,6 +182,11 @@ def toml_table(name: str, table: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def source_path(module: str) -> str:
+    """``wiring.poller`` -> ``wiring/poller.py``, inside the package."""
+    return module.replace(".", "/") + ".py"
+
+
 def stage(module: str, stage_dir: Path, tests: list[str]) -> None:
     """The project as mutmut expects it, with the package under ``src/``."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -192,7 +201,7 @@ def stage(module: str, stage_dir: Path, tests: list[str]) -> None:
     mutmut = dict(project["tool"].get("mutmut", {}))
     mutmut |= {
         "source_paths": ["src/cleemy_booker"],
-        "only_mutate": [f"src/cleemy_booker/{module}.py"],
+        "only_mutate": [f"src/cleemy_booker/{source_path(module)}"],
         "also_copy": [name for name in linked if name != "tests"],
         "pytest_add_cli_args_test_selection": tests,
     }
@@ -279,7 +288,7 @@ def main() -> int:
     tests = selected_tests(args.module, guard_tests=not args.no_guard)
     if not (args.keep and stage_dir.exists()):
         stage(args.module, stage_dir, tests)
-    print(f"mutating cleemy_booker/{args.module}.py; tests: {' '.join(tests)}")
+    print(f"mutating cleemy_booker/{source_path(args.module)}; tests: {' '.join(tests)}")
     started = time.monotonic()
     mutmut(stage_dir, "run", "--max-children", str(args.max_children), *patterns)
     elapsed = time.monotonic() - started

@@ -120,7 +120,8 @@ def test_the_client_wording_names_the_root_and_keeps_pydantics_messages() -> Non
 
 
 def test_the_runtime_wording_is_the_first_error_with_the_body_as_root() -> None:
-    """What ``runtime.py`` says of a queue message it cannot read (``invalid message: …``)."""
+    """What the processor's wiring (``wiring/processor.py``) says of a queue message it cannot
+    read (``invalid message: …``)."""
     assert summary(errors_of(FOUR), limit=1, root="(body)", verbatim=True) == (
         "number: Value error, a number cannot be blank"
     )
