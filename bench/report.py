@@ -178,23 +178,48 @@ def render(results: dict[str, Any], runs: dict[str, Run], found: list[Check]) ->
 _INBOXES = (("ready", "no update (all ready)"), ("update", "every document updated"))
 
 
-def _requests_section(runs: dict[str, Run], verdict: dict[str, str]) -> list[str]:
-    lines = ["Lucca requests per booked invoice"]
+def _compared_section(
+    runs: dict[str, Run],
+    verdict: dict[str, str],
+    title: str,
+    check: str,
+    figure: Callable[[RunFigures], str],
+    minimum: Callable[[RunFigures], str] | str,
+    target: Callable[[str], str] | str,
+    detail: tuple[str, Callable[[RunFigures], str]] | None = None,
+) -> list[str]:
+    """A row per inbox: ``figure`` for ours and for the baseline, the best possible (from ours),
+    the target and the verdict of the ``check`` of that name; ``detail``: a line more of ours."""
+    lines = [title]
     for key, label in _INBOXES:
         ours, base = runs.get(f"ours/{key}"), runs.get(f"baseline/{key}")
         lines.append(
             _row(
                 [
                     f"  {label}",
-                    _cell(ours, lambda f: f"{f.per_booked:.4f} ({f.requests})"),
-                    _cell(base, lambda f: f"{f.per_booked:.4f} ({f.requests})"),
-                    _cell(ours, lambda f: f"{f.minimum_per_booked:.4f}"),
-                    f"<= {MAX_PER_BOOKED[key]}",
-                    verdict.get(f"requests per booked invoice, {_label(key)}", ""),
+                    _cell(ours, figure),
+                    _cell(base, figure),
+                    minimum if isinstance(minimum, str) else _cell(ours, minimum),
+                    target if isinstance(target, str) else target(key),
+                    verdict.get(f"{check}, {_label(key)}", ""),
                 ]
             )
         )
+        if detail is not None:
+            lines.append(_row([detail[0], _cell(ours, detail[1])]))
     return lines
+
+
+def _requests_section(runs: dict[str, Run], verdict: dict[str, str]) -> list[str]:
+    return _compared_section(
+        runs,
+        verdict,
+        "Lucca requests per booked invoice",
+        "requests per booked invoice",
+        figure=lambda f: f"{f.per_booked:.4f} ({f.requests})",
+        minimum=lambda f: f"{f.minimum_per_booked:.4f}",
+        target=lambda key: f"<= {MAX_PER_BOOKED[key]}",
+    )
 
 
 def _label(key: str) -> str:
@@ -202,23 +227,16 @@ def _label(key: str) -> str:
 
 
 def _drain_section(runs: dict[str, Run], verdict: dict[str, str]) -> list[str]:
-    lines = ["Drain time, first request -> last booking (x the budget's minimum)"]
-    for key, label in _INBOXES:
-        ours, base = runs.get(f"ours/{key}"), runs.get(f"baseline/{key}")
-        lines.append(
-            _row(
-                [
-                    f"  {label}",
-                    _cell(ours, lambda f: f"{f.drain_seconds:.1f} s ({f.drain_ratio:.3f})"),
-                    _cell(base, lambda f: f"{f.drain_seconds:.1f} s ({f.drain_ratio:.3f})"),
-                    _cell(ours, lambda f: f"{f.budget_minimum_seconds:.1f} s"),
-                    f"<= {MAX_DRAIN_RATIO}",
-                    verdict.get(f"drain time / budget minimum, {_label(key)}", ""),
-                ]
-            )
-        )
-        lines.append(_row(["    ours: where the time went", _cell(ours, _pacing)]))
-    return lines
+    return _compared_section(
+        runs,
+        verdict,
+        "Drain time, first request -> last booking (x the budget's minimum)",
+        "drain time / budget minimum",
+        figure=lambda f: f"{f.drain_seconds:.1f} s ({f.drain_ratio:.3f})",
+        minimum=lambda f: f"{f.budget_minimum_seconds:.1f} s",
+        target=f"<= {MAX_DRAIN_RATIO}",
+        detail=("    ours: where the time went", _pacing),
+    )
 
 
 def _pacing(f: RunFigures) -> str:
@@ -231,22 +249,15 @@ def _pacing(f: RunFigures) -> str:
 
 
 def _throttle_section(runs: dict[str, Run], verdict: dict[str, str]) -> list[str]:
-    lines = ["429s, and the most requests accepted in any one window (of the tenant's 50)"]
-    for key, label in _INBOXES:
-        ours, base = runs.get(f"ours/{key}"), runs.get(f"baseline/{key}")
-        lines.append(
-            _row(
-                [
-                    f"  {label}",
-                    _cell(ours, lambda f: f"{f.rate_limited} (peak {f.peak_in_window}/50)"),
-                    _cell(base, lambda f: f"{f.rate_limited} (peak {f.peak_in_window}/50)"),
-                    "0",
-                    "0",
-                    verdict.get(f"429s when nobody else spends the budget, {_label(key)}", ""),
-                ]
-            )
-        )
-    return lines
+    return _compared_section(
+        runs,
+        verdict,
+        "429s, and the most requests accepted in any one window (of the tenant's 50)",
+        "429s when nobody else spends the budget",
+        figure=lambda f: f"{f.rate_limited} (peak {f.peak_in_window}/50)",
+        minimum="0",
+        target="0",
+    )
 
 
 def _external_section(runs: dict[str, Run], verdict: dict[str, str]) -> list[str]:

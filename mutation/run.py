@@ -59,6 +59,10 @@ LINKED = (
 DUPLICATES = (
     "tests/integration/test_pipeline.py::test_duplicate_and_replayed_messages_book_nothing_again"
 )
+#: Tests that read ``layers/domain`` by path (the stage has the package under ``src/``).
+READS_THE_LAYER_FOLDER = (
+    "tests/unit/test_rules.py::test_packaged_default_is_valid_json_inside_the_package",
+)
 #: Per module, the fast tests that exercise it. ``test_guard_<module>.py`` is added when present.
 TESTS: dict[str, tuple[str, ...]] = {
     "budget": (
@@ -98,6 +102,11 @@ TESTS: dict[str, tuple[str, ...]] = {
     "wiring.processor": (
         "tests/unit/test_runtime.py",
         "tests/unit/test_document_summary.py",
+        # The handler's record-level decisions (defer, dead-letter, retries exhausted) driven
+        # through the runtime on the in-process simulator: seconds each.
+        "tests/unit/test_invariants.py",
+        "tests/unit/test_guard_processor.py",
+        "tests/unit/test_processor_edits.py",
         DUPLICATES,
     ),
     "models": (
@@ -113,46 +122,68 @@ TESTS: dict[str, tuple[str, ...]] = {
 #: ``--core``: per module, the functions of the exactly-once machinery (mutmut's names, globs):
 #: claims, leases, number claims, forward-only marks, the state written with each decision.
 CORE: dict[str, tuple[str, ...]] = {
+    # The ledger is a package: each name is ``<submodule>.<mutmut's function name>``.
     "ledger": tuple(
         f"cleemy_booker.ledger.{name}__mutmut_*"
         for name in (
-            "xǁLedgerǁclaim_for_queue",
-            "xǁLedgerǁrelease_claim",
-            "xǁLedgerǁextend_claim",
-            "xǁLedgerǁclaim_number",
-            "xǁLedgerǁfind_duplicate",
-            "xǁLedgerǁrelease_number",
-            "xǁLedgerǁacquire_lease",
-            "xǁLedgerǁrelease_lease",
-            "xǁLedgerǁ_advance",
-            "xǁLedgerǁmark_listing_complete",
-            "xǁLedgerǁlast_complete_listing",
-            "xǁLedgerǁrecord_discrepancy",
-            "xǁLedgerǁrecord",
-            "xǁLedgerǁstate",
-            "xǁLedgerǁconfirm_booked",
-            "xǁClaimResultǁnew",
-            "x__claimable_after",
-            "x__state_update",
-            "x__state_from_item",
-            "x__conditional_failed",
-            "x__old_item",
-            "x__status_of",
+            "states.xǁStatesǁclaim_for_queue",
+            "states.xǁStatesǁrelease_claim",
+            "states.xǁStatesǁextend_claim",
+            "states.xǁStatesǁrecord",
+            "states.xǁStatesǁstate",
+            "states.xǁStatesǁconfirm_booked",
+            "numbers.xǁNumberClaimsǁclaim_number",
+            "numbers.xǁNumberClaimsǁfind_duplicate",
+            "numbers.xǁNumberClaimsǁrelease_number",
+            "leases.xǁLeasesǁacquire_lease",
+            "leases.xǁLeasesǁrelease_lease",
+            "markers.xǁMarkersǁ_advance",
+            "markers.xǁMarkersǁmark_listing_complete",
+            "markers.xǁMarkersǁlast_complete_listing",
+            "markers.xǁMarkersǁrecord_discrepancy",
+            "base.xǁLedgerBaseǁ_update_if",
+            "queries.xǁQueriesǁuncertain_bookings",
+            "records.xǁClaimResultǁnew",
+            "items.x__claimable_after",
+            "items.x__state_update",
+            "items.x__state_from_item",
+            "items.x__conditional_failed",
+            "items.x__old_item",
+            "items.x__status_of",
+            "items.x__number_key",
         )
     ),
     "processor": tuple(
         f"cleemy_booker.processor.{name}__mutmut_*"
         for name in (
-            "xǁDocumentProcessorǁprocess",
-            "xǁDocumentProcessorǁ_update_and_book",
-            "xǁDocumentProcessorǁ_claim_number",
-            "xǁDocumentProcessorǁ_release_number",
-            "xǁDocumentProcessorǁ_book",
-            "xǁDocumentProcessorǁ_booking_not_sent",
-            "xǁDocumentProcessorǁ_refused_after_a_possible_booking",
-            "xǁDocumentProcessorǁ_unconfirmed",
-            "xǁDocumentProcessorǁ_not_in_inbox",
-            "x__was_booking",
+            "core.xǁDocumentProcessorǁprocess",
+            "core.xǁDocumentProcessorǁ_update_and_book",
+            "booking.xǁNumberClaimsǁ_claim_number",
+            "booking.xǁNumberClaimsǁ_release_number",
+            "booking.xǁBookingǁ_book",
+            "booking.xǁBookingǁ_booking_not_sent",
+            "booking.xǁBookingǁ_refused_after_a_possible_booking",
+            "booking.xǁBookingǁ_unconfirmed",
+            "booking.xǁBookingǁ_not_in_inbox",
+            "booking.x__was_booking",
+        )
+    ),
+    "poller": tuple(
+        f"cleemy_booker.poller.{name}__mutmut_*"
+        for name in (
+            "claims.xǁClaimsǁ_claim",
+            "claims.xǁClaimsǁ_release",
+            "reconciliation.xǁReconciliationǁ_check_refused",
+            "reconciliation.xǁReconciliationǁ_check_new",
+            "confirmation.xǁConfirmationǁ_one_snapshot",
+            "confirmation.xǁConfirmationǁ_confirm_bookings",
+            "confirmation.x__saw_whole_inbox",
+            "confirmation.x__before",
+            "enqueue.xǁEnqueueingǁ_flush",
+            "enqueue.xǁEnqueueingǁ_send_batch",
+            "base.xǁRefusedClaimsǁstill_refused",
+            "base.xǁRefusedClaimsǁremember",
+            "base.xǁRefusedClaimsǁforget_all_unless",
         )
     ),
 }
@@ -183,8 +214,10 @@ def toml_table(name: str, table: dict[str, Any]) -> str:
 
 
 def source_path(module: str) -> str:
-    """``wiring.poller`` -> ``wiring/poller.py``, inside the package."""
-    return module.replace(".", "/") + ".py"
+    """``wiring.poller`` -> ``wiring/poller.py``; a sub-package (``ledger``) -> ``ledger/*``,
+    every module in it (mutmut's ``only_mutate`` takes globs), inside the package."""
+    relative = module.replace(".", "/")
+    return f"{relative}/*" if (PACKAGE / relative).is_dir() else f"{relative}.py"
 
 
 def stage(module: str, stage_dir: Path, tests: list[str]) -> None:
@@ -203,7 +236,8 @@ def stage(module: str, stage_dir: Path, tests: list[str]) -> None:
         "source_paths": ["src/cleemy_booker"],
         "only_mutate": [f"src/cleemy_booker/{source_path(module)}"],
         "also_copy": [name for name in linked if name != "tests"],
-        "pytest_add_cli_args_test_selection": tests,
+        "pytest_add_cli_args_test_selection": tests
+        + [f"--deselect={test}" for test in READS_THE_LAYER_FOLDER],
     }
     pytest_ini = dict(project["tool"]["pytest"]["ini_options"])
     # The tests import the package from mutants/src (mutmut puts it first on sys.path), never

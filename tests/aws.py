@@ -5,13 +5,21 @@ changed there is the one the tests run against."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
+import pytest
+from moto import mock_aws
 
+from cleemy_booker.ledger import Ledger
 from sim.template import Template
+
+if TYPE_CHECKING:
+    from local.lucca_simulator import Simulator
 
 REGION = "eu-west-1"
 
@@ -23,6 +31,14 @@ def template() -> Template:
 
 def create_ledger_table(ddb: Any, name: str = "ledger") -> str:
     return template().table("LedgerTable").create(ddb, name)
+
+
+@contextmanager
+def moto_ledger(**options: Any) -> Iterator[Ledger]:
+    """A ledger on the template's table in a fresh moto; ``options`` as for ``Ledger``."""
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        yield Ledger(ddb, create_ledger_table(ddb), **options)
 
 
 def create_pk_sk_table(ddb: Any, name: str) -> str:
@@ -98,3 +114,25 @@ def create_stack(api_key: str, *, max_receive_count: int = 3, visibility: int = 
         secret_name="lucca/api-key",
         max_receive_count=max_receive_count,
     )
+
+
+def stack_fixture(api_key: str | None = None, **options: Any) -> Any:
+    """A ``stack`` fixture (assign it to ``stack`` in the module): the template's resources in a
+    fresh moto, ``options`` as for ``create_stack``. Its API key is the one of the module's
+    ``sim`` fixture, or ``api_key`` where no simulator runs."""
+    if api_key is None:
+
+        @pytest.fixture
+        def stack(sim: Simulator) -> Iterator[Stack]:
+            with mock_aws():
+                yield create_stack(sim.api_key, **options)
+
+    else:
+        key = api_key
+
+        @pytest.fixture
+        def stack() -> Iterator[Stack]:
+            with mock_aws():
+                yield create_stack(key, **options)
+
+    return stack

@@ -1,11 +1,15 @@
-"""Inbox items as Lucca sends them, for tests that do not need the simulator; example rules."""
+"""Inbox items as Lucca sends them, for tests that do not need the simulator; example rules;
+a document's summary as the ledger keeps it."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from cleemy_booker.ledger import DocumentSummary
 from cleemy_booker.rules import RuleSet
 
 #: The two rules the package once applied by default (a label from the invoice number, a due
@@ -89,3 +93,22 @@ def raw_item(document_id: int = 501, **document_changes: Any) -> dict[str, Any]:
     item["document"]["id"] = document_id
     item["document"].update(document_changes)
     return item
+
+
+#: An invoice of 1,000 EUR plus 234.50 EUR of taxes, every field of its summary filled in.
+INVOICE_SUMMARY = DocumentSummary(
+    document_number="F-2026-001",
+    type="Invoice",
+    owner_id=7,
+    owner_name="Ada Martin",
+    excluding_taxes=Decimal("1000"),
+    taxes=Decimal("234.5"),
+    including_taxes=Decimal("1234.50"),
+    currency="EUR",
+    document_date="2026-03-01",
+)
+
+
+def document_summary(**changes: Any) -> DocumentSummary:
+    """``INVOICE_SUMMARY``, keyword arguments replacing its fields."""
+    return dataclasses.replace(INVOICE_SUMMARY, **changes)

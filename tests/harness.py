@@ -7,6 +7,9 @@ and let moto's redrive policy move a message to the DLQ after ``maxReceiveCount`
 ``InProcessLucca`` puts the simulator's request handling behind an httpx transport in this
 process, with hooks that act at an exact point of a request (a person editing the document as
 our request reaches Lucca, Lucca answering a PUT with something else than it was sent).
+
+``simulator_fixture`` gives a test module its ``sim`` fixture in one line (``stack_fixture`` in
+``tests.aws`` its ``stack``).
 """
 
 from __future__ import annotations
@@ -26,11 +29,41 @@ import httpx
 import pytest
 from aws_lambda_powertools.utilities import parameters
 
-from local.lucca_simulator import Simulator
+from local.lucca_simulator import Simulator, SimulatorConfig
 from local.lucca_simulator.app import Request, Route, SimulatorApp, route_api
 from tests.aws import Stack
+from tests.factories import raw_item
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def paced_simulator(**config: Any) -> Iterator[Simulator]:
+    """The simulator over HTTP serving ``SimulatorConfig(**config)`` at the tests' pace: Lucca's
+    tenant limit (50 requests a minute) with time compressed 60x, 50 requests a second."""
+    with Simulator(SimulatorConfig(rate_limit=50, window_seconds=1.0, **config)) as simulator:
+        yield simulator
+
+
+def simulator_fixture(**config: Any) -> Any:
+    """A ``sim`` fixture (assign it to ``sim`` in the module): ``paced_simulator(**config)``."""
+
+    @pytest.fixture
+    def sim() -> Iterator[Simulator]:
+        with paced_simulator(**config) as simulator:
+            yield simulator
+
+    return sim
+
+
+def add_document(
+    app: SimulatorApp, document_id: int, category: str = "custom", **changes: Any
+) -> int:
+    """Put a factory item (``raw_item``) in the simulator's inbox, numbered ``F-<id>`` unless
+    ``changes`` say otherwise; its id."""
+    changes.setdefault("documentNumber", f"F-{document_id}")
+    app.add_items([raw_item(document_id, **changes)], category)
+    return document_id
 
 
 #: Runs as a request reaches Lucca, before Lucca looks at it.
@@ -137,19 +170,11 @@ def drive_queue(
     before_invoke: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> DriveReport:
     """Deliver the documents queue to ``handler`` until it stays empty."""
-    sqs = stack.sqs
-    arn = sqs.get_queue_attributes(QueueUrl=stack.queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    arn = queue_arn(stack)
     report = DriveReport()
     idle = 0
     while report.invocations < max_invocations:
-        messages = sqs.receive_message(
-            QueueUrl=stack.queue_url,
-            MaxNumberOfMessages=batch_size,
-            AttributeNames=["All"],
-            WaitTimeSeconds=0,
-        ).get("Messages", [])
+        messages = receive_batch(stack, batch_size)
         if not messages:
             if queue_is_drained(stack):
                 idle += 1
@@ -163,18 +188,46 @@ def drive_queue(
         report.invocations += 1
         report.records += len(messages)
         response = handler(sqs_event(messages, arn), FakeLambdaContext(timeout_seconds))
-        failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-        report.failures += len(failed)
-        for message in messages:
-            if message["MessageId"] in failed:
-                sqs.change_message_visibility(
-                    QueueUrl=stack.queue_url,
-                    ReceiptHandle=message["ReceiptHandle"],
-                    VisibilityTimeout=0,
-                )
-            else:
-                sqs.delete_message(QueueUrl=stack.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        report.failures += settle_batch(stack, messages, response)
     raise AssertionError(f"queue not drained after {max_invocations} invocations")
+
+
+def queue_arn(stack: Stack) -> str:
+    """The documents queue's ARN, as the event source mapping names it in each record."""
+    attributes = stack.sqs.get_queue_attributes(
+        QueueUrl=stack.queue_url, AttributeNames=["QueueArn"]
+    )["Attributes"]
+    return str(attributes["QueueArn"])
+
+
+def receive_batch(stack: Stack, batch_size: int) -> list[dict[str, Any]]:
+    """One receive of up to ``batch_size`` messages of the documents queue, with their
+    attributes, without waiting."""
+    messages: list[dict[str, Any]] = stack.sqs.receive_message(
+        QueueUrl=stack.queue_url,
+        MaxNumberOfMessages=batch_size,
+        AttributeNames=["All"],
+        WaitTimeSeconds=0,
+    ).get("Messages", [])
+    return messages
+
+
+def settle_batch(stack: Stack, messages: list[dict[str, Any]], response: dict[str, Any]) -> int:
+    """What the event source mapping does with a batch's answer: delete the messages that
+    succeeded, make the reported failures visible again at once; how many failed."""
+    failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+    for message in messages:
+        if message["MessageId"] in failed:
+            stack.sqs.change_message_visibility(
+                QueueUrl=stack.queue_url,
+                ReceiptHandle=message["ReceiptHandle"],
+                VisibilityTimeout=0,
+            )
+        else:
+            stack.sqs.delete_message(
+                QueueUrl=stack.queue_url, ReceiptHandle=message["ReceiptHandle"]
+            )
+    return len(failed)
 
 
 def queue_is_drained(stack: Any) -> bool:
@@ -228,7 +281,13 @@ def handlers_env(
     processor = load_handler("document_processor")
     yield poller, processor
     for module in (poller, processor):
-        runtime = module.runtime
-        if runtime.cache_info().currsize:
-            runtime().client.close()
-        runtime.cache_clear()
+        forget_runtime(module)
+
+
+def forget_runtime(handler: ModuleType) -> None:
+    """Close the handler module's cached runtime (its Lucca client) and forget it: the next
+    invocation builds another, as in a new execution environment."""
+    runtime = handler.runtime
+    if runtime.cache_info().currsize:
+        runtime().client.close()
+    runtime.cache_clear()

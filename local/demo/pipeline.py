@@ -8,7 +8,6 @@ from collections.abc import Callable, Mapping
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 from zoneinfo import ZoneInfo
 
@@ -36,6 +35,7 @@ from local.emulator import (
     sam_build,
     sam_deploy,
 )
+from local.lifecycle import Startable
 from local.lucca_simulator import Simulator, SimulatorConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,7 +122,7 @@ class PipelineOptions:
             raise ValueError("max_receive_count must be at least 3")
 
 
-class LocalPipeline:
+class LocalPipeline(Startable):
     """Simulator + ministack + the deployed stack. A context manager: ``stop()`` on exit."""
 
     def __init__(
@@ -217,17 +217,6 @@ class LocalPipeline:
         started = time.monotonic()
         self._stack.close()
         self.timings["teardown"] = time.monotonic() - started
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _delete_stack(self) -> None:
         emu = self.emu

@@ -17,11 +17,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any, Self
 
 from local.emulator import aws
 from local.emulator._proc import EmulatorError, clean_env, tail
+from local.lifecycle import Startable
 
 HEALTH_PATH = "/_ministack/health"
 # samtranslator: ministack applies the AWS::Serverless-2016-10-31 transform with it (sam deploy
@@ -50,7 +50,7 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
         pass
 
 
-class Emulator:
+class Emulator(Startable):
     """ministack on ``host:port``, started from the virtual environment ``venv``.
 
     Use as a context manager; it is stopped on leaving the block, on exceptions and on
@@ -273,17 +273,6 @@ class Emulator:
         # The group id is the pid of the process we started (start_new_session=True).
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, sig)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- helpers -----------------------------------------------------------------------------
 

@@ -75,13 +75,21 @@ def format_ticks(ticks: int) -> str:
     return f"{local:%Y-%m-%dT%H:%M:%S}.{fraction:07d}+{hours:02d}:{rest // 60:02d}"
 
 
-def parse_ticks(text: object) -> int | None:
-    """Ticks of a timestamp string, or None if it is not one (documents added verbatim)."""
+def parse_timestamp(text: object) -> datetime | None:
+    """An ISO 8601 timestamp string as a datetime, or None if it is not one (documents added
+    verbatim may hold anything)."""
     if not isinstance(text, str):
         return None
     try:
-        moment = datetime.fromisoformat(text)
+        return datetime.fromisoformat(text)
     except ValueError:
+        return None
+
+
+def parse_ticks(text: object) -> int | None:
+    """Ticks of a timestamp string, or None if it is not one (documents added verbatim)."""
+    moment = parse_timestamp(text)
+    if moment is None or not isinstance(text, str):  # the second test only narrows the type
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from .clock import parse_timestamp
+
 OCR_STATUSES = ("Pending", "Processing", "Processed", "Failed", "NotApplicable")
 DOCUMENT_TYPES = ("Invoice", "CreditNote")
 SUPPORTED_PARAMETERS: frozenset[str] = frozenset(
@@ -138,11 +140,8 @@ def _parse_moment(text: str) -> date | datetime:
 
 
 def _within(stamp: Any, low: date | datetime | None, high: date | datetime | None) -> bool:
-    if not isinstance(stamp, str):
-        return False
-    try:
-        created = datetime.fromisoformat(stamp)
-    except ValueError:
+    created = parse_timestamp(stamp)
+    if created is None:
         return False
     return all(
         _compare(created, bound, at_least=is_low)

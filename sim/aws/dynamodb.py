@@ -41,7 +41,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -54,6 +54,7 @@ from sim.aws.expressions import (
     AttributeValue,
     BetweenNode,
     CompareNode,
+    Condition,
     ExpressionError,
     FunctionNode,
     Item,
@@ -217,6 +218,29 @@ class _Paginator:
             if start is None or (left is not None and left <= 0):
                 return
             kwargs["ExclusiveStartKey"] = start
+
+
+class _Operation:
+    """``with``: one item call, under the lock, counted (failed ones too), a request DynamoDB
+    would refuse answered with its ``ValidationException``. A class, not a generator-based
+    context manager: it wraps every call, and this costs a fraction of one."""
+
+    __slots__ = ("_calls", "_lock", "_op")
+
+    def __init__(self, lock: threading.Lock, calls: Counter[str], op: str) -> None:
+        self._lock = lock
+        self._calls = calls
+        self._op = op
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        self._calls[self._op] += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.release()
+        exc = exc_info[1]
+        if isinstance(exc, ExpressionError):
+            raise _error("ValidationException", str(exc), self._op) from None
 
 
 class InMemoryDynamoDB:
@@ -422,6 +446,9 @@ class InMemoryDynamoDB:
 
     # --- items -----------------------------------------------------------------------------------
 
+    def _operation(self, op: str) -> _Operation:
+        return _Operation(self._lock, self.usage.calls, op)
+
     def get_item(
         self,
         *,
@@ -434,31 +461,23 @@ class InMemoryDynamoDB:
         **_: Any,
     ) -> dict[str, Any]:
         op = "GetItem"
-        with self._lock:
-            self.usage.calls[op] += 1
-            try:
-                table = self._table(TableName, op)
-                hash_value, range_value = self._key(table, Key)
-                projection = (
-                    parse_projection(ProjectionExpression) if ProjectionExpression else None
-                )
-                names = self._names(
-                    ExpressionAttributeNames, projection.names if projection else _NO_NAMES
-                )
-                row = self._row(table, hash_value, range_value, self._clock())
-                units = _read_units(row.size if row else 0, ConsistentRead)
-                self.usage.read_units[TableName] += units
-                result: dict[str, Any] = {}
-                if row is not None:
-                    item = row.item
-                    if projection is not None:
-                        item = project(item, projection.resolved(names))
-                    result["Item"] = export_item(item)
-                if ReturnConsumedCapacity in ("TOTAL", "INDEXES"):
-                    result["ConsumedCapacity"] = {"TableName": TableName, "CapacityUnits": units}
-                return result
-            except ExpressionError as exc:
-                raise _error("ValidationException", str(exc), op) from None
+        with self._operation(op):
+            table = self._table(TableName, op)
+            hash_value, range_value = self._key(table, Key)
+            projection = parse_projection(ProjectionExpression) if ProjectionExpression else None
+            names = self._names(
+                ExpressionAttributeNames, projection.names if projection else _NO_NAMES
+            )
+            row = self._row(table, hash_value, range_value, self._clock())
+            units = _read_units(row.size if row else 0, ConsistentRead)
+            self.usage.read_units[TableName] += units
+            result: dict[str, Any] = {}
+            if row is not None:
+                item = row.item
+                if projection is not None:
+                    item = project(item, projection.resolved(names))
+                result["Item"] = export_item(item)
+            return _with_capacity(result, ReturnConsumedCapacity, TableName, units)
 
     def put_item(
         self,
@@ -474,42 +493,28 @@ class InMemoryDynamoDB:
         **_: Any,
     ) -> dict[str, Any]:
         op = "PutItem"
-        with self._lock:
-            self.usage.calls[op] += 1
-            try:
-                table = self._table(TableName, op)
-                _check_return_values(ReturnValues, ("NONE", "ALL_OLD"))
-                _check_return_values(ReturnValuesOnConditionCheckFailure, ("NONE", "ALL_OLD"))
-                new = self._import_item(table, Item)
-                hash_value, range_value = self._item_key(table, new)
-                condition = parse_condition(ConditionExpression) if ConditionExpression else None
-                names = self._names(
-                    ExpressionAttributeNames, condition.names if condition else _NO_NAMES
-                )
-                values = self._values(
-                    ExpressionAttributeValues, condition.values if condition else _NO_NAMES
-                )
-                size = item_size(new)
-                if size > MAX_ITEM_BYTES:
-                    raise ExpressionError("Item size has exceeded the maximum allowed size")
-                self._check_index_keys(table, new)
-                row = self._row(table, hash_value, range_value, self._clock())
-                old = row.item if row is not None else None
-                if condition is not None and not condition.evaluate(
-                    _EMPTY_ITEM if old is None else old, names, values
-                ):
-                    self._charge_write(TableName, row.size if row else 0)
-                    raise self._condition_failed(op, old, ReturnValuesOnConditionCheckFailure)
-                self._store(table, hash_value, range_value, row, new, size)
-                units = self._charge_write(TableName, max(size, row.size if row else 0))
-                result: dict[str, Any] = {}
-                if ReturnValues == "ALL_OLD" and old is not None:
-                    result["Attributes"] = export_item(old)
-                if ReturnConsumedCapacity in ("TOTAL", "INDEXES"):
-                    result["ConsumedCapacity"] = {"TableName": TableName, "CapacityUnits": units}
-                return result
-            except ExpressionError as exc:
-                raise _error("ValidationException", str(exc), op) from None
+        with self._operation(op):
+            table = self._table(TableName, op)
+            _check_return_values(ReturnValues, ("NONE", "ALL_OLD"))
+            _check_return_values(ReturnValuesOnConditionCheckFailure, ("NONE", "ALL_OLD"))
+            new = self._import_item(table, Item)
+            hash_value, range_value = self._item_key(table, new)
+            condition, names, values = self._condition(
+                ConditionExpression, ExpressionAttributeNames, ExpressionAttributeValues
+            )
+            size = item_size(new)
+            if size > MAX_ITEM_BYTES:
+                raise ExpressionError("Item size has exceeded the maximum allowed size")
+            self._check_index_keys(table, new)
+            row = self._row(table, hash_value, range_value, self._clock())
+            self._check_condition(
+                op, table, row, condition, names, values, ReturnValuesOnConditionCheckFailure
+            )
+            old = row.item if row is not None else None
+            units = self._write(table, hash_value, range_value, row, new, size)
+            return _with_capacity(
+                _all_old(ReturnValues, old), ReturnConsumedCapacity, TableName, units
+            )
 
     def update_item(
         self,
@@ -526,50 +531,42 @@ class InMemoryDynamoDB:
         **_: Any,
     ) -> dict[str, Any]:
         op = "UpdateItem"
-        with self._lock:
-            self.usage.calls[op] += 1
-            try:
-                table = self._table(TableName, op)
-                if ReturnValues is not None and ReturnValues not in _UPDATE_RETURN_VALUES:
-                    raise ExpressionError("Return values set to invalid value")
-                _check_return_values(ReturnValuesOnConditionCheckFailure, ("NONE", "ALL_OLD"))
-                hash_value, range_value = self._key(table, Key)
-                plan = parse_plan(UpdateExpression, ConditionExpression)
-                update, condition = plan.update, plan.condition
-                names = self._names(ExpressionAttributeNames, plan.names)
-                values = self._values(ExpressionAttributeValues, plan.values)
-                targets = update.targets(names) if update is not None else []
-                key_names = table.key_names
-                for target in targets:
-                    if target[0] in key_names:
-                        raise ExpressionError(
-                            "One or more parameter values were invalid: Cannot update attribute "
-                            f"{target[0]}. This attribute is part of the key"
-                        )
-                row = self._row(table, hash_value, range_value, self._clock())
-                old = row.item if row is not None else None
-                if condition is not None and not condition.evaluate(
-                    _EMPTY_ITEM if old is None else old, names, values
-                ):
-                    self._charge_write(TableName, row.size if row else 0)
-                    raise self._condition_failed(op, old, ReturnValuesOnConditionCheckFailure)
-                base = old if old is not None else table.key_item(hash_value, range_value)
-                new = update.apply(base, targets, names, values) if update else dict(base)
-                size = item_size(new)
-                if size > MAX_ITEM_BYTES:
+        with self._operation(op):
+            table = self._table(TableName, op)
+            _check_return_values(ReturnValues, _UPDATE_RETURN_VALUES)
+            _check_return_values(ReturnValuesOnConditionCheckFailure, ("NONE", "ALL_OLD"))
+            hash_value, range_value = self._key(table, Key)
+            plan = parse_plan(UpdateExpression, ConditionExpression)
+            update, condition = plan.update, plan.condition
+            names = self._names(ExpressionAttributeNames, plan.names)
+            values = self._values(ExpressionAttributeValues, plan.values)
+            targets = update.targets(names) if update is not None else []
+            key_names = table.key_names
+            for target in targets:
+                if target[0] in key_names:
                     raise ExpressionError(
-                        "Item size to update has exceeded the maximum allowed size"
+                        "One or more parameter values were invalid: Cannot update attribute "
+                        f"{target[0]}. This attribute is part of the key"
                     )
-                if table.index_attrs:
-                    self._check_index_keys(table, new)
-                self._store(table, hash_value, range_value, row, new, size)
-                units = self._charge_write(TableName, max(size, row.size if row else 0))
-                result = _update_result(ReturnValues, old, new, targets)
-                if ReturnConsumedCapacity in ("TOTAL", "INDEXES"):
-                    result["ConsumedCapacity"] = {"TableName": TableName, "CapacityUnits": units}
-                return result
-            except ExpressionError as exc:
-                raise _error("ValidationException", str(exc), op) from None
+            row = self._row(table, hash_value, range_value, self._clock())
+            self._check_condition(
+                op, table, row, condition, names, values, ReturnValuesOnConditionCheckFailure
+            )
+            old = row.item if row is not None else None
+            base = old if old is not None else table.key_item(hash_value, range_value)
+            new = update.apply(base, targets, names, values) if update else dict(base)
+            size = item_size(new)
+            if size > MAX_ITEM_BYTES:
+                raise ExpressionError("Item size to update has exceeded the maximum allowed size")
+            if table.index_attrs:
+                self._check_index_keys(table, new)
+            units = self._write(table, hash_value, range_value, row, new, size)
+            return _with_capacity(
+                _update_result(ReturnValues, old, new, targets),
+                ReturnConsumedCapacity,
+                TableName,
+                units,
+            )
 
     def delete_item(
         self,
@@ -585,37 +582,84 @@ class InMemoryDynamoDB:
         **_: Any,
     ) -> dict[str, Any]:
         op = "DeleteItem"
-        with self._lock:
-            self.usage.calls[op] += 1
-            try:
-                table = self._table(TableName, op)
-                _check_return_values(ReturnValues, ("NONE", "ALL_OLD"))
-                _check_return_values(ReturnValuesOnConditionCheckFailure, ("NONE", "ALL_OLD"))
-                hash_value, range_value = self._key(table, Key)
-                condition = parse_condition(ConditionExpression) if ConditionExpression else None
-                names = self._names(
-                    ExpressionAttributeNames, condition.names if condition else _NO_NAMES
-                )
-                values = self._values(
-                    ExpressionAttributeValues, condition.values if condition else _NO_NAMES
-                )
-                row = self._row(table, hash_value, range_value, self._clock())
-                old = row.item if row is not None else None
-                units = self._charge_write(TableName, row.size if row else 0)
-                if condition is not None and not condition.evaluate(
-                    _EMPTY_ITEM if old is None else old, names, values
-                ):
-                    raise self._condition_failed(op, old, ReturnValuesOnConditionCheckFailure)
-                if row is not None:
-                    self._drop(table, hash_value, range_value, row)
-                result: dict[str, Any] = {}
-                if ReturnValues == "ALL_OLD" and old is not None:
-                    result["Attributes"] = export_item(old)
-                if ReturnConsumedCapacity in ("TOTAL", "INDEXES"):
-                    result["ConsumedCapacity"] = {"TableName": TableName, "CapacityUnits": units}
-                return result
-            except ExpressionError as exc:
-                raise _error("ValidationException", str(exc), op) from None
+        with self._operation(op):
+            table = self._table(TableName, op)
+            _check_return_values(ReturnValues, ("NONE", "ALL_OLD"))
+            _check_return_values(ReturnValuesOnConditionCheckFailure, ("NONE", "ALL_OLD"))
+            hash_value, range_value = self._key(table, Key)
+            condition, names, values = self._condition(
+                ConditionExpression, ExpressionAttributeNames, ExpressionAttributeValues
+            )
+            row = self._row(table, hash_value, range_value, self._clock())
+            # A delete bills the item it finds before the condition is evaluated, whatever the
+            # outcome (also when evaluating it fails validation).
+            units = self._charge_write(TableName, row.size if row else 0)
+            self._check_condition(
+                op,
+                table,
+                row,
+                condition,
+                names,
+                values,
+                ReturnValuesOnConditionCheckFailure,
+                bill=False,
+            )
+            old = row.item if row is not None else None
+            if row is not None:
+                self._drop(table, hash_value, range_value, row)
+            return _with_capacity(
+                _all_old(ReturnValues, old), ReturnConsumedCapacity, TableName, units
+            )
+
+    def _condition(
+        self,
+        expression: str | None,
+        raw_names: Mapping[str, str] | None,
+        raw_values: Mapping[str, Any] | None,
+        label: str = "ConditionExpression",
+    ) -> tuple[Condition | None, Names, dict[str, Any]]:
+        """An optional condition (or filter) expression, parsed, with its placeholders checked
+        against exactly the names and values it uses."""
+        condition = parse_condition(expression, label) if expression else None
+        names = self._names(raw_names, condition.names if condition else _NO_NAMES)
+        values = self._values(raw_values, condition.values if condition else _NO_NAMES)
+        return condition, names, values
+
+    def _check_condition(
+        self,
+        op: str,
+        table: _Table,
+        row: _Row | None,
+        condition: Condition | None,
+        names: Names,
+        values: Mapping[str, AttributeValue],
+        on_failure: str | None,
+        *,
+        bill: bool = True,
+    ) -> None:
+        """Raise DynamoDB's error unless a conditional write's condition holds on the row it
+        acts on (None: no item). A failed condition still bills that item's write units, here
+        unless ``bill`` is false (the caller has billed them already)."""
+        if condition is not None and not condition.evaluate(
+            _EMPTY_ITEM if row is None else row.item, names, values
+        ):
+            if bill:
+                self._charge_write(table.name, row.size if row else 0)
+            raise self._condition_failed(op, row.item if row else None, on_failure)
+
+    def _write(
+        self,
+        table: _Table,
+        hash_value: Any,
+        range_value: Any,
+        row: _Row | None,
+        new: Item,
+        size: int,
+    ) -> float:
+        """Store a put or update's new item and bill it; the units billed."""
+        self._store(table, hash_value, range_value, row, new, size)
+        # _store has already given ``row`` the new size: this bills the item as written.
+        return self._charge_write(table.name, max(size, row.size if row else 0))
 
     # --- queries ---------------------------------------------------------------------------------
 
@@ -637,27 +681,22 @@ class InMemoryDynamoDB:
         ReturnConsumedCapacity: str | None = None,
         **_: Any,
     ) -> dict[str, Any]:
-        op = "Query"
-        with self._lock:
-            self.usage.calls[op] += 1
-            try:
-                return self._query(
-                    TableName,
-                    KeyConditionExpression,
-                    IndexName,
-                    FilterExpression,
-                    ProjectionExpression,
-                    ExpressionAttributeNames,
-                    ExpressionAttributeValues,
-                    ScanIndexForward,
-                    Limit,
-                    ExclusiveStartKey,
-                    ConsistentRead,
-                    Select,
-                    ReturnConsumedCapacity,
-                )
-            except ExpressionError as exc:
-                raise _error("ValidationException", str(exc), op) from None
+        with self._operation("Query"):
+            return self._query(
+                TableName,
+                KeyConditionExpression,
+                IndexName,
+                FilterExpression,
+                ProjectionExpression,
+                ExpressionAttributeNames,
+                ExpressionAttributeValues,
+                ScanIndexForward,
+                Limit,
+                ExclusiveStartKey,
+                ConsistentRead,
+                Select,
+                ReturnConsumedCapacity,
+            )
 
     def _query(
         self,
@@ -759,9 +798,7 @@ class InMemoryDynamoDB:
         result["ScannedCount"] = len(rows)
         if last is not None:
             result["LastEvaluatedKey"] = last
-        if capacity in ("TOTAL", "INDEXES"):
-            result["ConsumedCapacity"] = {"TableName": table_name, "CapacityUnits": units}
-        return result
+        return _with_capacity(result, capacity, table_name, units)
 
     @staticmethod
     def _order(table: _Table, index: _Index | None) -> Callable[[Item], tuple[Any, ...]]:
@@ -799,32 +836,23 @@ class InMemoryDynamoDB:
     ) -> dict[str, Any]:
         """Every item in one page (partitions in creation order, range keys sorted)."""
         op = "Scan"
-        with self._lock:
-            self.usage.calls[op] += 1
-            try:
-                table = self._table(TableName, op)
-                row_filter = (
-                    parse_condition(FilterExpression, "FilterExpression")
-                    if FilterExpression
-                    else None
-                )
-                names = self._names(
-                    ExpressionAttributeNames, row_filter.names if row_filter else _NO_NAMES
-                )
-                values = self._values(
-                    ExpressionAttributeValues, row_filter.values if row_filter else _NO_NAMES
-                )
-                items = self._live_items(table)
-                scanned = len(items)
-                if row_filter is not None:
-                    items = [i for i in items if row_filter.evaluate(i, names, values)]
-                return {
-                    "Items": [export_item(i) for i in items],
-                    "Count": len(items),
-                    "ScannedCount": scanned,
-                }
-            except ExpressionError as exc:
-                raise _error("ValidationException", str(exc), op) from None
+        with self._operation(op):
+            table = self._table(TableName, op)
+            row_filter, names, values = self._condition(
+                FilterExpression,
+                ExpressionAttributeNames,
+                ExpressionAttributeValues,
+                "FilterExpression",
+            )
+            items = self._live_items(table)
+            scanned = len(items)
+            if row_filter is not None:
+                items = [i for i in items if row_filter.evaluate(i, names, values)]
+            return {
+                "Items": [export_item(i) for i in items],
+                "Count": len(items),
+                "ScannedCount": scanned,
+            }
 
     def get_paginator(self, operation_name: str) -> _Paginator:
         if operation_name == "query":
@@ -1014,52 +1042,27 @@ class InMemoryDynamoDB:
 
     @staticmethod
     def _names(names: Mapping[str, str] | None, used: frozenset[str]) -> Names:
-        if names is None:
-            if used:
-                raise ExpressionError(
-                    "An expression attribute name used in the document path is not defined; "
-                    f"attribute name: {min(used)}"
-                )
-            return {}
-        if names.keys() != used:
-            if not names:
-                raise ExpressionError("ExpressionAttributeNames must not be empty")
-            missing = used - names.keys()
-            if missing:
-                raise ExpressionError(
-                    "An expression attribute name used in the document path is not defined; "
-                    f"attribute name: {min(missing)}"
-                )
-            unused = ", ".join(sorted(names.keys() - used))
-            raise ExpressionError(
-                "1 validation error detected: Value provided in ExpressionAttributeNames unused "
-                f"in expressions: keys: {{{unused}}}"
-            )
-        return names
+        _check_placeholders(
+            names,
+            used,
+            "ExpressionAttributeNames",
+            "An expression attribute name used in the document path is not defined; "
+            "attribute name: ",
+            "1 validation error detected: Value provided in ",
+        )
+        return {} if names is None else names
 
     @staticmethod
     def _values(values: Mapping[str, Any] | None, used: frozenset[str]) -> dict[str, Any]:
+        _check_placeholders(
+            values,
+            used,
+            "ExpressionAttributeValues",
+            "An expression attribute value used in expression is not defined; attribute value: ",
+            "Value provided in ",
+        )
         if values is None:
-            if used:
-                raise ExpressionError(
-                    "An expression attribute value used in expression is not defined; "
-                    f"attribute value: {min(used)}"
-                )
             return {}
-        if values.keys() != used:
-            if not values:
-                raise ExpressionError("ExpressionAttributeValues must not be empty")
-            missing = used - values.keys()
-            if missing:
-                raise ExpressionError(
-                    "An expression attribute value used in expression is not defined; "
-                    f"attribute value: {min(missing)}"
-                )
-            unused = ", ".join(sorted(values.keys() - used))
-            raise ExpressionError(
-                "Value provided in ExpressionAttributeValues unused in expressions: "
-                f"keys: {{{unused}}}"
-            )
         imported: dict[str, Any] = {}
         for name, value in values.items():
             # Inlined common cases (a plain string, a canonical integer): this runs per value
@@ -1086,6 +1089,30 @@ class InMemoryDynamoDB:
                     f"ExpressionAttributeValues contains invalid value: {exc} for key {name}"
                 ) from None
         return imported
+
+
+def _check_placeholders(
+    given: Mapping[str, Any] | None,
+    used: frozenset[str],
+    parameter: str,
+    undefined: str,
+    unused: str,
+) -> None:
+    """Refuse, as DynamoDB does, a ``parameter`` (``ExpressionAttributeNames`` or ``...Values``)
+    that is empty, lacks a placeholder the expressions use or has one they do not. ``undefined``
+    and ``unused`` begin the two messages, which DynamoDB words differently for each parameter."""
+    if given is None:
+        if used:
+            raise ExpressionError(f"{undefined}{min(used)}")
+        return
+    if given.keys() != used:
+        if not given:
+            raise ExpressionError(f"{parameter} must not be empty")
+        missing = used - given.keys()
+        if missing:
+            raise ExpressionError(f"{undefined}{min(missing)}")
+        keys = ", ".join(sorted(given.keys() - used))
+        raise ExpressionError(f"{unused}{parameter} unused in expressions: keys: {{{keys}}}")
 
 
 def _leave(index: _Index, hash_value: Any, key: tuple[Any, Any]) -> None:
@@ -1118,9 +1145,23 @@ def _read_units(size: int, consistent: bool) -> float:
     return float(units) if consistent else units / 2
 
 
-def _check_return_values(value: str | None, allowed: tuple[str, ...]) -> None:
+def _check_return_values(value: str | None, allowed: Collection[str]) -> None:
     if value is not None and value not in allowed:
         raise ExpressionError("Return values set to invalid value")
+
+
+def _with_capacity(
+    result: dict[str, Any], requested: str | None, table_name: str, units: float
+) -> dict[str, Any]:
+    """``result``, with the ``ConsumedCapacity`` that ``ReturnConsumedCapacity`` asked for."""
+    if requested in ("TOTAL", "INDEXES"):
+        result["ConsumedCapacity"] = {"TableName": table_name, "CapacityUnits": units}
+    return result
+
+
+def _all_old(mode: str | None, old: Item | None) -> dict[str, Any]:
+    """What ``ReturnValues`` (``NONE`` or ``ALL_OLD``) returns: the item as it was, if any."""
+    return {"Attributes": export_item(old)} if mode == "ALL_OLD" and old is not None else {}
 
 
 def _update_result(
@@ -1131,7 +1172,7 @@ def _update_result(
     if mode == "ALL_NEW":
         return {"Attributes": export_item(new)}
     if mode == "ALL_OLD":
-        return {"Attributes": export_item(old)} if old is not None else {}
+        return _all_old(mode, old)
     source = new if mode == "UPDATED_NEW" else old
     if source is None:
         return {}

@@ -774,42 +774,25 @@ class InMemorySqs:
     # --- deleting and visibility -----------------------------------------------------------------
 
     def delete_message(self, *, QueueUrl: str, ReceiptHandle: str, **_: Any) -> dict[str, Any]:
-        op = "DeleteMessage"
-        with self._lock:
-            self._bill(op, 0)
-            queue = self._queue(QueueUrl, op)
-            try:
-                self._delete(queue, ReceiptHandle)
-            except _Invalid as problem:
-                raise _error(problem.code, problem.message, op) from None
-            return {}
+        return self._handle_call(
+            "DeleteMessage", QueueUrl, lambda queue: self._delete(queue, ReceiptHandle)
+        )
 
     def delete_message_batch(
         self, *, QueueUrl: str, Entries: Sequence[Mapping[str, Any]], **_: Any
     ) -> dict[str, Any]:
-        op = "DeleteMessageBatch"
-        with self._lock:
-            self._bill(op, 0)
-            queue = self._queue(QueueUrl, op)
-            self._check_batch(Entries, "Delete", op)
-            successful: list[dict[str, Any]] = []
-            failed: list[dict[str, Any]] = []
-            for entry in Entries:
-                try:
-                    self._delete(queue, entry["ReceiptHandle"])
-                except _Invalid:
-                    failed.append(
-                        {
-                            "Id": entry["Id"],
-                            "SenderFault": True,
-                            "Code": "ReceiptHandleIsInvalid",
-                            "Message": f'The input receipt handle "{entry["ReceiptHandle"]}" is '
-                            "not a valid receipt handle.",
-                        }
-                    )
-                    continue
-                successful.append({"Id": entry["Id"]})
-            return {"Successful": successful, "Failed": failed}
+        def delete(queue: _Queue, entry: Mapping[str, Any]) -> None:
+            try:
+                self._delete(queue, entry["ReceiptHandle"])
+            except _Invalid:
+                # A batch entry's answer names the handle, where DeleteMessage's does not.
+                raise _Invalid(
+                    "ReceiptHandleIsInvalid",
+                    f'The input receipt handle "{entry["ReceiptHandle"]}" is not a valid '
+                    "receipt handle.",
+                ) from None
+
+        return self._entry_batch("DeleteMessageBatch", QueueUrl, Entries, "Delete", delete)
 
     def _delete(self, queue: _Queue, handle: str) -> None:
         seq, count = self._decode(queue, handle)
@@ -821,36 +804,23 @@ class InMemorySqs:
     def change_message_visibility(
         self, *, QueueUrl: str, ReceiptHandle: str, VisibilityTimeout: int, **_: Any
     ) -> dict[str, Any]:
-        op = "ChangeMessageVisibility"
-        with self._lock:
-            self._bill(op, 0)
-            queue = self._queue(QueueUrl, op)
-            try:
-                self._change_visibility(queue, ReceiptHandle, VisibilityTimeout)
-            except _Invalid as problem:
-                raise _error(problem.code, problem.message, op) from None
-            return {}
+        return self._handle_call(
+            "ChangeMessageVisibility",
+            QueueUrl,
+            lambda queue: self._change_visibility(queue, ReceiptHandle, VisibilityTimeout),
+        )
 
     def change_message_visibility_batch(
         self, *, QueueUrl: str, Entries: Sequence[Mapping[str, Any]], **_: Any
     ) -> dict[str, Any]:
-        op = "ChangeMessageVisibilityBatch"
-        with self._lock:
-            self._bill(op, 0)
-            queue = self._queue(QueueUrl, op)
-            self._check_batch(Entries, "ChangeMessageVisibility", op)
-            successful: list[dict[str, Any]] = []
-            failed: list[dict[str, Any]] = []
-            for entry in Entries:
-                try:
-                    self._change_visibility(
-                        queue, entry["ReceiptHandle"], entry.get("VisibilityTimeout", 0)
-                    )
-                except _Invalid as problem:
-                    failed.append(_failure(entry["Id"], problem))
-                    continue
-                successful.append({"Id": entry["Id"]})
-            return {"Successful": successful, "Failed": failed}
+        def change(queue: _Queue, entry: Mapping[str, Any]) -> None:
+            self._change_visibility(
+                queue, entry["ReceiptHandle"], entry.get("VisibilityTimeout", 0)
+            )
+
+        return self._entry_batch(
+            "ChangeMessageVisibilityBatch", QueueUrl, Entries, "ChangeMessageVisibility", change
+        )
 
     def _change_visibility(self, queue: _Queue, handle: str, timeout: Any) -> None:
         if type(timeout) is not int or not 0 <= timeout <= MAX_VISIBILITY:
@@ -892,6 +862,42 @@ class InMemorySqs:
         if message is not None and count > message.receive_count:
             raise _Invalid("ReceiptHandleIsInvalid", "The input receipt handle is invalid.")
         return seq, count
+
+    def _handle_call(self, op: str, url: str, act: Callable[[_Queue], None]) -> dict[str, Any]:
+        """A call on one receipt handle: ``act`` on the queue, its problem answered as SQS's
+        error."""
+        with self._lock:
+            self._bill(op, 0)
+            queue = self._queue(url, op)
+            try:
+                act(queue)
+            except _Invalid as problem:
+                raise _error(problem.code, problem.message, op) from None
+            return {}
+
+    def _entry_batch(
+        self,
+        op: str,
+        url: str,
+        entries: Sequence[Mapping[str, Any]],
+        action: str,
+        each: Callable[[_Queue, Mapping[str, Any]], None],
+    ) -> dict[str, Any]:
+        """A batch of receipt-handle calls: ``each`` on every entry, which fails alone."""
+        with self._lock:
+            self._bill(op, 0)
+            queue = self._queue(url, op)
+            self._check_batch(entries, action, op)
+            successful: list[dict[str, Any]] = []
+            failed: list[dict[str, Any]] = []
+            for entry in entries:
+                try:
+                    each(queue, entry)
+                except _Invalid as problem:
+                    failed.append(_failure(entry["Id"], problem))
+                    continue
+                successful.append({"Id": entry["Id"]})
+            return {"Successful": successful, "Failed": failed}
 
     def _check_batch(self, entries: Sequence[Mapping[str, Any]], action: str, op: str) -> None:
         if not entries:

@@ -43,13 +43,18 @@ from cleemy_booker.processor import BOOK_UNCERTAIN
 from cleemy_booker.wiring import shared as wiring_shared
 from cleemy_booker.wiring.processor import ProcessorRuntime
 from local.lucca_simulator import Simulator
+from local.lucca_simulator.writeshape import READ_ONLY_DOCUMENT_FIELDS
 from tests.aws import Stack
 from tests.factories import EXAMPLE_RULES_FILE
 from tests.harness import (
     FakeLambdaContext,
     dead_letters,
+    forget_runtime,
     load_handler,
+    queue_arn,
     queue_is_drained,
+    receive_batch,
+    settle_batch,
     sqs_event,
 )
 
@@ -62,20 +67,6 @@ SLOW_SECONDS = 0.6
 #: ... and the client gives up before that: a slow answer is a timeout on our side.
 SHORT_TIMEOUT = httpx.Timeout(0.3, connect=1.0)
 
-#: Document fields the PUT does not send (the simulator's read-only list; owner → ownerId).
-READ_ONLY_DOCUMENT_FIELDS = frozenset(
-    {
-        "id",
-        "attachments",
-        "ocrStatus",
-        "createdAt",
-        "modifiedAt",
-        "author",
-        "modifier",
-        "owner",
-        "documentBreakdown",
-    }
-)
 #: Fields the example rules fill in when they are empty: a PUT may change them, not drop them.
 RULE_FILLED_FIELDS = frozenset({"accountingLabel", "dueDate"})
 
@@ -291,18 +282,10 @@ class Chaos:
         Returns the processor module in use at the end (a timeout replaces it: a new execution
         environment, as Lambda starts after killing one).
         """
-        sqs = stack.sqs
-        arn = sqs.get_queue_attributes(QueueUrl=stack.queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
+        arn = queue_arn(stack)
         idle, invocations = 0, 0
         while idle < idle_rounds and (max_invocations is None or invocations < max_invocations):
-            messages = sqs.receive_message(
-                QueueUrl=stack.queue_url,
-                MaxNumberOfMessages=batch_size,
-                AttributeNames=["All"],
-                WaitTimeSeconds=0,
-            ).get("Messages", [])
+            messages = receive_batch(stack, batch_size)
             if not messages:
                 idle = idle + 1 if queue_is_drained(stack) else 0
                 time.sleep(0.2)
@@ -310,7 +293,7 @@ class Chaos:
             idle = 0
             for message in messages:  # at-least-once: SQS may hand a message out twice
                 if self.rng.random() < self.settings.duplicate_rate:
-                    sqs.send_message(QueueUrl=stack.queue_url, MessageBody=message["Body"])
+                    stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody=message["Body"])
                     self.stats.duplicates_sent += 1
             killed = self.rng.random() < self.settings.timeout_rate
             self.kill_at = self.rng.randrange(len(messages)) if killed else None
@@ -328,19 +311,7 @@ class Chaos:
                 continue
             finally:
                 self.kill_at, self.kill.armed = None, False
-            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-            self.stats.record_failures += len(failed)
-            for message in messages:
-                if message["MessageId"] in failed:
-                    sqs.change_message_visibility(
-                        QueueUrl=stack.queue_url,
-                        ReceiptHandle=message["ReceiptHandle"],
-                        VisibilityTimeout=0,
-                    )
-                else:
-                    sqs.delete_message(
-                        QueueUrl=stack.queue_url, ReceiptHandle=message["ReceiptHandle"]
-                    )
+            self.stats.record_failures += settle_batch(stack, messages, response)
         return processor
 
     def _after_timeout(
@@ -360,9 +331,7 @@ class Chaos:
                 VisibilityTimeout=0,
             )
         expire_in_progress(stack)
-        if processor.runtime.cache_info().currsize:
-            processor.runtime().client.close()
-        processor.runtime.cache_clear()
+        forget_runtime(processor)
         return load_handler("document_processor")
 
 

@@ -10,13 +10,11 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Iterator
 
 import pytest
-from moto import mock_aws
 
-from local.lucca_simulator import Simulator, SimulatorConfig
-from tests.aws import Stack, create_stack
+from local.lucca_simulator import Simulator
+from tests.aws import Stack, stack_fixture
 from tests.chaos.chaos import (
     SLOW_SECONDS,
     Chaos,
@@ -27,32 +25,21 @@ from tests.chaos.chaos import (
     run_until_settled,
     seed_snapshot,
 )
-from tests.harness import handlers_env
+from tests.harness import handlers_env, simulator_fixture
 
 SETTINGS = ChaosSettings.from_env()
 #: The template's redrive policy: a message goes to the DLQ on its 11th receive.
 MAX_RECEIVE_COUNT = int(os.environ.get("CHAOS_MAX_RECEIVE_COUNT", "10"))
 
 
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
-    # 50 requests per 1 s: the tenant limit with time compressed 60x. Faults start later.
-    config = SimulatorConfig(
-        invoices=SETTINGS.documents,
-        seed=SETTINGS.seed,
-        rate_limit=50,
-        window_seconds=1.0,
-        slow_seconds=SLOW_SECONDS,
-        fault_retry_after_seconds=1,
-    )
-    with Simulator(config) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def stack(sim: Simulator) -> Iterator[Stack]:
-    with mock_aws():
-        yield create_stack(sim.api_key, max_receive_count=MAX_RECEIVE_COUNT)
+#: Faults start later (``sim.configure`` in the test).
+sim = simulator_fixture(
+    invoices=SETTINGS.documents,
+    seed=SETTINGS.seed,
+    slow_seconds=SLOW_SECONDS,
+    fault_retry_after_seconds=1,
+)
+stack = stack_fixture(max_receive_count=MAX_RECEIVE_COUNT)
 
 
 @pytest.mark.timeout(max(300, int(SETTINGS.documents * 1.2) + 120))

@@ -9,20 +9,18 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
-from moto import mock_aws
 
 from cleemy_booker import client as client_module
 from cleemy_booker.clock import SystemClock
 from cleemy_booker.ledger import Ledger, Status
 from cleemy_booker.poller import InboxPoller
 from cleemy_booker.retry import RetryPolicy
-from local.lucca_simulator import Simulator, SimulatorConfig
-from tests.aws import Stack, create_stack
+from local.lucca_simulator import Simulator
+from tests.aws import Stack, stack_fixture
 from tests.chaos.chaos import (
     BOOKABLE,
     SLOW_SECONDS,
@@ -35,25 +33,14 @@ from tests.chaos.chaos import (
     run_until_settled,
     seed_snapshot,
 )
-from tests.harness import FakeLambdaContext, dead_letters, handlers_env
+from tests.harness import FakeLambdaContext, dead_letters, handlers_env, simulator_fixture
 
 #: No random chaos: each test places its own fault.
 CALM = ChaosSettings(documents=0, fault_rate=0.0, seed=1, timeout_rate=0.0, duplicate_rate=0.0)
 
 
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
-    config = SimulatorConfig(
-        invoices=40, seed=3, rate_limit=50, window_seconds=1.0, slow_seconds=SLOW_SECONDS
-    )
-    with Simulator(config) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def stack(sim: Simulator) -> Iterator[Stack]:
-    with mock_aws():
-        yield create_stack(sim.api_key, max_receive_count=10)
+sim = simulator_fixture(invoices=40, seed=3, slow_seconds=SLOW_SECONDS)
+stack = stack_fixture(max_receive_count=10)
 
 
 def ids_in(sim: Simulator, *categories: str) -> list[int]:
@@ -70,6 +57,21 @@ def settle_and_check(
     seeded = seed_snapshot(sim)
     with quiet_powertools(monkeypatch), handlers_env(monkeypatch, stack, sim) as (poller, proc):
         run_until_settled(chaos, stack, poller, proc)
+    assert_no_violations(sim, stack, seeded)
+
+
+def crash_each_once(
+    monkeypatch: pytest.MonkeyPatch, sim: Simulator, stack: Stack, point: str, ids: list[int]
+) -> Chaos:
+    """Each of ``ids`` crashes once at ``point`` (a ``CrashPlan`` field), then the pipeline
+    settles and the check finds nothing wrong."""
+    chaos = Chaos(monkeypatch, CALM, CrashPlan(**{point: set(ids)}))
+    settle_and_check(monkeypatch, sim, stack, chaos)
+    return chaos
+
+
+def assert_no_violations(sim: Simulator, stack: Stack, seeded: dict[int, dict[str, Any]]) -> None:
+    """``check`` against the seeded snapshot finds nothing wrong."""
     outcome = check(sim, stack, seeded)
     assert not outcome.violations, "\n".join(outcome.violations)
 
@@ -79,8 +81,7 @@ def test_a_crash_right_after_a_put_is_redelivered_and_booked_once(
 ) -> None:
     needs_label = ids_in(sim, "ready_needs_label")
     assert needs_label
-    chaos = Chaos(monkeypatch, CALM, CrashPlan(after_put=set(needs_label)))
-    settle_and_check(monkeypatch, sim, stack, chaos)
+    chaos = crash_each_once(monkeypatch, sim, stack, "after_put", needs_label)
 
     assert chaos.crashes.fired["after_put"] == len(needs_label)
     for doc_id in needs_label:
@@ -99,8 +100,7 @@ def test_a_crash_between_the_booking_marker_and_the_book_call_books_once(
     monkeypatch: pytest.MonkeyPatch, sim: Simulator, stack: Stack
 ) -> None:
     bookable = ids_in(sim, *BOOKABLE)
-    chaos = Chaos(monkeypatch, CALM, CrashPlan(before_book=set(bookable)))
-    settle_and_check(monkeypatch, sim, stack, chaos)
+    crash_each_once(monkeypatch, sim, stack, "before_book", bookable)
 
     for doc_id in bookable:
         document = sim.document(doc_id)
@@ -116,8 +116,7 @@ def test_a_crash_after_a_successful_book_is_confirmed_not_booked_again(
     monkeypatch: pytest.MonkeyPatch, sim: Simulator, stack: Stack
 ) -> None:
     bookable = ids_in(sim, *BOOKABLE)
-    chaos = Chaos(monkeypatch, CALM, CrashPlan(after_book=set(bookable)))
-    settle_and_check(monkeypatch, sim, stack, chaos)
+    crash_each_once(monkeypatch, sim, stack, "after_book", bookable)
 
     ledger = Ledger(stack.dynamodb, stack.ledger_table)
     for doc_id in bookable:
@@ -179,8 +178,7 @@ def test_slow_answers_beyond_the_client_timeout_are_applied_once(
     assert chaos.stats.record_failures >= 1
     slow = {e["documentId"] for e in sim.requests() if e["fault"] == "slow"}
     assert slow
-    outcome = check(sim, stack, seeded)
-    assert not outcome.violations, "\n".join(outcome.violations)
+    assert_no_violations(sim, stack, seeded)
     ledger = Ledger(stack.dynamodb, stack.ledger_table)
     for doc_id in slow:
         document = sim.document(doc_id)
@@ -221,8 +219,7 @@ def test_a_queue_outage_mid_listing_gives_the_claims_back_for_the_next_run(
             poller.lambda_handler({"source": "schedule"}, FakeLambdaContext(300))
         chaos.drive(stack, proc)
         run_until_settled(chaos, stack, poller, proc)
-    outcome = check(sim, stack, seeded)
-    assert not outcome.violations, "\n".join(outcome.violations)
+    assert_no_violations(sim, stack, seeded)
 
 
 class _AnHourLater(SystemClock):
@@ -268,8 +265,7 @@ def test_a_poller_killed_mid_listing_strands_nothing_beyond_the_claim_time(
         poller.runtime().clock = _AnHourLater()  # the poller's clock seam: the claims expire
         run_until_settled(chaos, stack, poller, proc)
 
-    outcome = check(sim, stack, seeded)
-    assert not outcome.violations, "\n".join(outcome.violations)
+    assert_no_violations(sim, stack, seeded)
 
 
 def test_a_lucca_outage_past_the_redrive_limit_leaves_a_reason_in_the_dlq(

@@ -6,37 +6,26 @@ from __future__ import annotations
 import csv
 import time
 from collections import Counter
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from cleemy_booker.digest import Health, compose, gather
 from cleemy_booker.ledger import Ledger, Status
 from cleemy_booker_tools import audit
-from local.lucca_simulator import Simulator, SimulatorConfig
-from tests.aws import Stack, create_stack
-from tests.harness import FakeLambdaContext, drive_queue, handlers_env
+from local.lucca_simulator import Simulator
+from tests.aws import Stack, stack_fixture
+from tests.harness import FakeLambdaContext, drive_queue, handlers_env, simulator_fixture
 from tests.integration.test_pipeline import UPDATING
 
 LABEL = "accounting label from the invoice number"
 DUE = "due date 30 days after the invoice date"
 
 
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
-    config = SimulatorConfig(invoices=80, seed=11, rate_limit=50, window_seconds=1.0)
-    with Simulator(config) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def stack(sim: Simulator) -> Iterator[Stack]:
-    with mock_aws():
-        yield create_stack(sim.api_key)
+sim = simulator_fixture(invoices=80, seed=11)
+stack = stack_fixture()
 
 
 @pytest.fixture

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from cleemy_booker.ledger import Ledger, Status
-from local.lucca_simulator import Simulator, SimulatorConfig
-from tests.aws import Stack, create_stack
+from local.lucca_simulator import Simulator
+from tests.aws import Stack, stack_fixture
 from tests.factories import EXAMPLE_RULES_FILE
-from tests.harness import FakeLambdaContext, dead_letters, drive_queue, handlers_env
+from tests.harness import (
+    FakeLambdaContext,
+    dead_letters,
+    drive_queue,
+    handlers_env,
+    simulator_fixture,
+)
 
 BOOKABLE = {"ready", "ready_needs_label", "credit_note"}
 #: Rules that update documents (the packaged default has none): a label, a due date to fill in.
@@ -23,18 +27,8 @@ HELD = {"ocr_pending", "ocr_failed", "incomplete", "amounts_mismatch"}
 FAILING = {"book_rejected"}
 
 
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
-    # 50 requests per 1 s: the tenant limit with time compressed 60x.
-    config = SimulatorConfig(invoices=300, seed=7, rate_limit=50, window_seconds=1.0)
-    with Simulator(config) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def stack(sim: Simulator) -> Iterator[Stack]:
-    with mock_aws():
-        yield create_stack(sim.api_key)
+sim = simulator_fixture(invoices=300, seed=7)
+stack = stack_fixture()
 
 
 def documents_by_category(sim: Simulator) -> dict[str, list[dict[str, Any]]]:

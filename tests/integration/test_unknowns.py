@@ -26,16 +26,21 @@ from typing import Any
 
 import httpx
 import pytest
-from moto import mock_aws
 
 from cleemy_booker.ledger import BOOK_UNCERTAIN, DocumentState, Ledger, Status
 from cleemy_booker.models import InboxItem
 from cleemy_booker.retry import RetryPolicy
-from local.lucca_simulator import Simulator, SimulatorConfig
+from local.lucca_simulator import Simulator
 from local.lucca_simulator.faults import Fault
-from tests.aws import Stack, create_stack
+from tests.aws import Stack, stack_fixture
 from tests.factories import EXAMPLE_RULES_FILE
-from tests.harness import FakeLambdaContext, dead_letters, drive_queue, handlers_env
+from tests.harness import (
+    FakeLambdaContext,
+    dead_letters,
+    drive_queue,
+    handlers_env,
+    paced_simulator,
+)
 
 BOOKABLE = {"ready", "ready_needs_label", "credit_note"}
 HELD = {"ocr_pending", "ocr_failed", "incomplete", "amounts_mismatch"}
@@ -101,22 +106,13 @@ def setting(request: pytest.FixtureRequest) -> Setting:
 
 @pytest.fixture
 def sim(setting: Setting) -> Iterator[Simulator]:
-    config = SimulatorConfig(
-        invoices=DOCUMENTS,
-        seed=SEED,
-        category_weights=WEIGHTS,
-        rate_limit=50,
-        window_seconds=1.0,
-        **setting.simulator,
-    )
-    with Simulator(config) as simulator:
+    with paced_simulator(
+        invoices=DOCUMENTS, seed=SEED, category_weights=WEIGHTS, **setting.simulator
+    ) as simulator:
         yield simulator
 
 
-@pytest.fixture
-def stack(sim: Simulator) -> Iterator[Stack]:
-    with mock_aws():
-        yield create_stack(sim.api_key, max_receive_count=5)
+stack = stack_fixture(max_receive_count=5)
 
 
 def by_category(sim: Simulator) -> dict[str, list[int]]:

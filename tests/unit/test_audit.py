@@ -8,20 +8,18 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from cleemy_booker.ledger import DocumentSummary, Ledger, Status
 from cleemy_booker_tools import audit
-from tests.aws import REGION, create_ledger_table
+from tests.aws import moto_ledger
+from tests.factories import document_summary
 
 
 @pytest.fixture
 def ledger() -> Iterator[Ledger]:
-    with mock_aws():
-        ddb = boto3.client("dynamodb", region_name=REGION)
-        yield Ledger(ddb, create_ledger_table(ddb))
+    with moto_ledger() as found:
+        yield found
 
 
 def test_a_booked_document_tells_its_whole_story(ledger: Ledger) -> None:
@@ -71,16 +69,9 @@ def test_held_documents_are_listed_with_reasons(
 
 NOW = 1_800_000_000.0  # Friday 15 January 2027, 08:00 UTC
 BOM = "\ufeff".encode()
-BOOKED = DocumentSummary(
-    document_number="F-2027-001",
-    type="Invoice",
-    owner_id=7,
-    owner_name="Léa Müller-Étienne",
-    excluding_taxes=Decimal("1000"),
-    taxes=Decimal("234.5"),
-    including_taxes=Decimal("1234.50"),
-    currency="EUR",
-    document_date="2027-01-10",
+#: Accents and a hyphen in the owner's name: the CSV must keep them.
+BOOKED = document_summary(
+    document_number="F-2027-001", owner_name="Léa Müller-Étienne", document_date="2027-01-10"
 )
 
 

@@ -29,8 +29,8 @@ from cleemy_booker.rules import RulesConfigError
 from cleemy_booker.wiring import shared as wiring_shared
 from cleemy_booker.wiring.processor import load_processor_rules
 from cleemy_booker.wiring.shared import read_api_key
-from local.lucca_simulator import Simulator, SimulatorConfig
-from tests.aws import Stack, create_stack
+from local.lucca_simulator import Simulator
+from tests.aws import Stack, create_stack, stack_fixture
 from tests.factories import raw_item
 from tests.harness import (
     DriveReport,
@@ -38,6 +38,7 @@ from tests.harness import (
     dead_letters,
     drive_queue,
     handlers_env,
+    simulator_fixture,
     sqs_event,
 )
 
@@ -47,17 +48,8 @@ LIST_PATH = "/cleemy-procurement/services/inbox"
 HTML_PAGE = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
 
 
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
-    config = SimulatorConfig(invoices=12, seed=8, rate_limit=50, window_seconds=1.0)
-    with Simulator(config) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def stack(sim: Simulator) -> Iterator[Stack]:
-    with mock_aws():
-        yield create_stack(sim.api_key, max_receive_count=10)
+sim = simulator_fixture(invoices=12, seed=8)
+stack = stack_fixture(max_receive_count=10)
 
 
 def ready_ids(sim: Simulator) -> list[int]:

@@ -9,7 +9,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cleemy_booker.budget import BudgetBusy, DynamoSlotStore, MemorySlotStore, RequestBudget
+from cleemy_booker.budget import (
+    BudgetBusy,
+    DynamoSlotStore,
+    MemorySlotStore,
+    RequestBudget,
+    SlotStore,
+)
 from tests.aws import REGION, create_pk_sk_table
 
 
@@ -24,6 +30,12 @@ class FakeTime:
     def sleep(self, seconds: float) -> None:
         with self.lock:
             self.now += seconds
+
+    def budget(self, store: SlotStore, *, limit: int, **settings: float) -> RequestBudget:
+        """A request budget on this fake time: its waits pass this time, not the real one. A
+        window of a minute and waits as long as they need, unless ``settings`` say otherwise."""
+        settings = {"window_seconds": 60, "max_wait_seconds": 1e9, **settings}
+        return RequestBudget(store, limit=limit, clock=self.clock, sleep=self.sleep, **settings)
 
 
 @pytest.fixture
@@ -70,14 +82,7 @@ def test_two_instances_sharing_dynamodb_never_get_the_same_slot(
 
 def test_no_window_holds_more_than_the_limit_plus_one() -> None:
     fake = FakeTime()
-    budget = RequestBudget(
-        MemorySlotStore(),
-        limit=40,
-        window_seconds=60,
-        max_wait_seconds=1e9,
-        clock=fake.clock,
-        sleep=fake.sleep,
-    )
+    budget = fake.budget(MemorySlotStore(), limit=40)
     times = []
     for _ in range(200):
         budget.acquire()
@@ -90,22 +95,8 @@ def test_no_window_holds_more_than_the_limit_plus_one() -> None:
 def test_a_429_slows_every_instance_sharing_the_store() -> None:
     fake = FakeTime()
     shared = MemorySlotStore()
-    one = RequestBudget(
-        shared,
-        limit=50,
-        window_seconds=60,
-        max_wait_seconds=1e9,
-        clock=fake.clock,
-        sleep=fake.sleep,
-    )
-    other = RequestBudget(
-        shared,
-        limit=50,
-        window_seconds=60,
-        max_wait_seconds=1e9,
-        clock=fake.clock,
-        sleep=fake.sleep,
-    )
+    one = fake.budget(shared, limit=50)
+    other = fake.budget(shared, limit=50)
     one.acquire()
     one.after_response("list", 429, 30.0)
     start = fake.now
@@ -117,9 +108,7 @@ def test_a_429_slows_every_instance_sharing_the_store() -> None:
 def test_too_long_a_wait_is_refused_without_reserving() -> None:
     fake = FakeTime()
     store = MemorySlotStore()
-    budget = RequestBudget(
-        store, limit=10, window_seconds=60, max_wait_seconds=20, clock=fake.clock, sleep=fake.sleep
-    )
+    budget = fake.budget(store, limit=10, max_wait_seconds=20)
     store.push_back(fake.now + 45, 1.0)
     with pytest.raises(BudgetBusy) as busy:
         budget.acquire()
@@ -145,15 +134,11 @@ def test_429s_widen_the_interval_for_everyone_and_successes_narrow_it_back(
     store: MemorySlotStore,
 ) -> None:
     fake = FakeTime()
-    budget = RequestBudget(
-        store, limit=40, window_seconds=60, max_wait_seconds=1e9, clock=fake.clock, sleep=fake.sleep
-    )
+    budget = fake.budget(store, limit=40)
     budget.after_response("book", 429, 1.0)
     budget.after_response("book", 429, 1.0)
     assert store.read().slowdown == pytest.approx(2.25)
-    other = RequestBudget(
-        store, limit=40, window_seconds=60, max_wait_seconds=1e9, clock=fake.clock, sleep=fake.sleep
-    )
+    other = fake.budget(store, limit=40)
     other.acquire()
     before = fake.now
     other.acquire()
@@ -178,9 +163,7 @@ def test_the_slowdown_is_capped() -> None:
 def test_a_429_landing_while_we_wait_sends_us_behind_the_pause() -> None:
     fake = FakeTime()
     store = MemorySlotStore()
-    ours = RequestBudget(
-        store, limit=10, window_seconds=10, max_wait_seconds=1e9, clock=fake.clock, sleep=fake.sleep
-    )
+    ours = fake.budget(store, limit=10, window_seconds=10)
     store.reserve(fake.now, 1.0)  # someone holds the current slot: we will have to wait
 
     def sleep_then_other_gets_a_429(seconds: float) -> None:
@@ -198,9 +181,7 @@ def test_a_429_landing_while_we_wait_sends_us_behind_the_pause() -> None:
 def test_a_wait_that_would_outlast_the_invocation_is_refused_before_reserving() -> None:
     time = FakeTime()
     store = MemorySlotStore()
-    budget = RequestBudget(
-        store, limit=40, window_seconds=60, max_wait_seconds=20, clock=time.clock, sleep=time.sleep
-    )
+    budget = time.budget(store, limit=40, max_wait_seconds=20)
     store.reserve(time.now + 10, 1.5)  # someone holds the budget 10 s ahead
     budget.time_left = lambda: 12.0  # 12 s left: a 10 s wait leaves no time for the request
     with pytest.raises(BudgetBusy):
@@ -214,14 +195,7 @@ def test_a_wait_that_would_outlast_the_invocation_is_refused_before_reserving() 
 
 def _paced(time: FakeTime) -> RequestBudget:
     """Our share of 40 a minute: one slot every 1.5 s."""
-    return RequestBudget(
-        MemorySlotStore(),
-        limit=40,
-        window_seconds=60,
-        max_wait_seconds=20,
-        clock=time.clock,
-        sleep=time.sleep,
-    )
+    return time.budget(MemorySlotStore(), limit=40, max_wait_seconds=20)
 
 
 def test_a_read_and_the_put_built_from_it_go_out_back_to_back() -> None:

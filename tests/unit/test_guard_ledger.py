@@ -8,10 +8,11 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from cleemy_booker.clock import utc_iso
-from cleemy_booker.ledger import Ledger, Status
+from cleemy_booker.ledger import BOOK_UNCERTAIN, DocumentState, Ledger, Status
 from tests.aws import REGION, create_ledger_table
 
 NOW = 1_800_000_000.0
@@ -271,6 +272,114 @@ def test_a_discrepancy_is_noted_once_keeps_its_first_reason_and_expires(
     assert int(item["expiresAt"]["N"]) == int(NOW) + 86400
     assert ledger.state(7) is None  # not the document's state: its claim is not blocked
     assert ledger.claim_for_queue(7, "m1", now=NOW, ttl_seconds=TTL).claimed
+
+
+# --- bookings confirmed from outside the processor ---------------------------------------------
+
+
+def _raw_state(ledger: Ledger, document_id: int) -> dict[str, dict[str, str]]:
+    item: dict[str, dict[str, str]] = ledger._ddb.get_item(
+        TableName=ledger.table,
+        Key={"pk": {"S": f"doc#{document_id}"}, "sk": {"S": "state"}},
+        ConsistentRead=True,
+    )["Item"]
+    return item
+
+
+def test_only_booking_marks_and_uncertain_holds_are_possibly_booked(
+    clocked: tuple[Ledger, Clock],
+) -> None:
+    """What the poller settles from a complete listing: documents a book call of ours may have
+    booked unseen, and no other held document (a reason that merely mentions the code later in
+    its text is not an uncertain booking)."""
+    ledger, _ = clocked
+    ledger.record(1, Status.BOOKING, "booking")
+    ledger.record(2, Status.HELD, "held", reasons=[f"{BOOK_UNCERTAIN}: refused after a 503"])
+    ledger.record(3, Status.HELD, "held", reasons=["amounts_mismatch: 10 != 12"])
+    ledger.record(4, Status.HELD, "held", reasons=[f"review: was {BOOK_UNCERTAIN}: once"])
+    ledger.record(5, Status.BOOKED, "booked")
+    found = {state.document_id: state for state in ledger.uncertain_bookings()}
+    assert sorted(found) == [1, 2]
+    assert all(state.may_be_booked for state in found.values())
+
+
+def test_a_possibly_booked_document_is_confirmed_booked_with_its_evidence(
+    clocked: tuple[Ledger, Clock],
+) -> None:
+    """Confirmed: BOOKED on the state and in the status index, the hold's reasons, start and
+    recheck gone, and a ``booked`` event in the trail saying why it was believed."""
+    ledger, clock = clocked
+    ledger.record(
+        2,
+        Status.HELD,
+        "held",
+        reasons=[f"{BOOK_UNCERTAIN}: refused after a 503"],
+        recheck_at=NOW + 3600,
+        config="v1",
+    )
+    seen = ledger.state(2)
+    assert seen is not None
+    assert seen.held_since == utc_iso(NOW)
+    clock.now = NOW + 60
+    assert ledger.confirm_booked(seen, detail={"evidence": "absent_from_complete_listing"})
+    state = ledger.state(2)
+    assert state is not None
+    assert (state.status, state.reasons, state.held_since, state.updated_at) == (
+        Status.BOOKED,
+        (),
+        "",
+        utc_iso(NOW + 60),
+    )
+    raw = _raw_state(ledger, 2)
+    assert raw["statusKey"] == {"S": "BOOKED"}
+    assert not {"recheckAt", "configVersion", "heldSince"} & set(raw)
+    assert [s.document_id for s in ledger.in_status(Status.BOOKED)] == [2]
+    assert ledger.in_status(Status.HELD) == []
+    assert ledger.uncertain_bookings() == []
+    *_, booked = ledger.history(2)
+    assert (booked.kind, booked.at, booked.detail) == (
+        "booked",
+        utc_iso(NOW + 60),
+        {"status": "BOOKED", "reasons": [], "evidence": "absent_from_complete_listing"},
+    )
+
+
+def test_a_confirmation_loses_to_any_decision_taken_since_it_was_seen(
+    clocked: tuple[Ledger, Clock],
+) -> None:
+    """Seen in BOOKING, then the processor decided again (another status, or the same status
+    written later): the confirmation changes nothing and leaves no event."""
+    ledger, clock = clocked
+    for document_id, then in ((1, Status.HELD), (2, Status.BOOKING)):
+        ledger.record(document_id, Status.BOOKING, "booking")
+        seen = ledger.state(document_id)
+        assert seen is not None
+        clock.now += 30
+        ledger.record(document_id, then, "decided")
+        clock.now += 30
+        assert not ledger.confirm_booked(seen, detail={})
+        state = ledger.state(document_id)
+        assert state is not None
+        assert state.status is then
+        assert [event.kind for event in ledger.history(document_id)] == ["booking", "decided"]
+
+
+def test_a_confirmation_never_creates_a_state(clocked: tuple[Ledger, Clock]) -> None:
+    ledger, _ = clocked
+    ghost = DocumentState(9, Status.BOOKING, updated_at=utc_iso(NOW))
+    assert not ledger.confirm_booked(ghost, detail={})
+    assert ledger.state(9) is None
+    assert ledger.history(9) == []
+
+
+def test_a_confirmation_raises_what_is_not_a_lost_condition() -> None:
+    """A missing table is an outage, not "the state moved on": it must not read as False."""
+    with mock_aws():
+        ledger = Ledger(boto3.client("dynamodb", region_name=REGION), "no-such-table")
+        seen = DocumentState(1, Status.BOOKING, updated_at=utc_iso(NOW))
+        with pytest.raises(ClientError) as raised:
+            ledger.confirm_booked(seen, detail={})
+        assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
 
 # --- the audit trail --------------------------------------------------------------------------

@@ -62,6 +62,18 @@ def booking_mark(world: World, document_id: int, *, held: bool = False) -> None:
         world.ledger().record(document_id, Status.BOOKING, "booking")
 
 
+def held_as_listed(world: World, document_id: int, reason: str, **record: Any) -> None:
+    """The ledger holds the document, for ``reason``, at the version the listing shows now."""
+    world.ledger().record(
+        document_id,
+        Status.HELD,
+        "held",
+        modified_at=stamp(world.listed(document_id)),
+        reasons=[reason],
+        **record,
+    )
+
+
 def status(world: World, document_id: int) -> Status:
     return world.state(document_id).status
 
@@ -253,14 +265,7 @@ def test_a_new_configuration_forgets_the_refusals_remembered_under_the_old_one(
 ) -> None:
     doc = world.add(746)
     reason = "over_ceiling: above the ceiling"
-    world.ledger().record(
-        doc,
-        Status.HELD,
-        "held",
-        modified_at=stamp(world.listed(doc)),
-        reasons=[reason],
-        config="rules-v1",
-    )
+    held_as_listed(world, doc, reason, config="rules-v1")
     warm = poller(world, config="rules-v1")
     assert dict(warm.run().skipped) == {"held": 1}
     assert warm.run().known == 1
@@ -303,9 +308,7 @@ def test_a_held_document_is_queued_again_when_it_changes_in_lucca_and_only_then(
 ) -> None:
     doc = world.add(716)
     reason = "needs_review: a person looks at it"
-    world.ledger().record(
-        doc, Status.HELD, "held", modified_at=stamp(world.listed(doc)), reasons=[reason]
-    )
+    held_as_listed(world, doc, reason)
 
     unchanged = poller(world).run()
 
@@ -510,14 +513,7 @@ def test_a_dry_run_does_not_queue_again_a_document_it_planned_unchanged(world: W
 
 def test_a_document_held_under_another_configuration_is_queued_again(world: World) -> None:
     doc = world.add(744)
-    world.ledger().record(
-        doc,
-        Status.HELD,
-        "held",
-        modified_at=stamp(world.listed(doc)),
-        reasons=["over_ceiling: above the ceiling"],
-        config="rules-v1",
-    )
+    held_as_listed(world, doc, "over_ceiling: above the ceiling", config="rules-v1")
 
     assert poller(world, config="rules-v1").run().enqueued == 0
     assert poller(world, config="rules-v2").run().enqueued == 1

@@ -103,13 +103,7 @@ def test_a_refused_update_after_our_booking_mark_keeps_the_number(lucca: Lucca) 
     doc = lucca.add(604)  # the example rules change it: this attempt PUTs before booking
     assert lucca.ledger.claim_number(SCOPE, f"F-{doc}", doc) is None
     lucca.ledger.record(doc, Status.BOOKING, "booking", modified_at="m1")
-
-    def refuse_the_put(route: Route, response: httpx.Response) -> httpx.Response | None:
-        if route.endpoint != "put":
-            return None
-        return httpx.Response(400, json={"error": "refused"}, request=response.request)
-
-    lucca.transport.after.append(refuse_the_put)
+    lucca.transport.after.append(refuse("put", 400))
     with pytest.raises(DocumentFailed):
         lucca.processor().process(DocumentMessage(documentId=doc))
 
@@ -119,13 +113,7 @@ def test_a_refused_update_after_our_booking_mark_keeps_the_number(lucca: Lucca) 
 
 def test_a_refused_update_with_no_booking_of_ours_gives_the_number_back(lucca: Lucca) -> None:
     doc = lucca.add(605)
-
-    def refuse_the_put(route: Route, response: httpx.Response) -> httpx.Response | None:
-        if route.endpoint != "put":
-            return None
-        return httpx.Response(400, json={"error": "refused"}, request=response.request)
-
-    lucca.transport.after.append(refuse_the_put)
+    lucca.transport.after.append(refuse("put", 400))
     with pytest.raises(DocumentFailed):
         lucca.processor().process(lucca.listed(doc))
 

@@ -52,8 +52,8 @@ from cleemy_booker.wiring.shared import Seams
 from local.lucca_simulator import SimulatorConfig
 from local.lucca_simulator.app import Route, SimulatorApp
 from tests.aws import Stack, create_pk_sk_table, create_stack
-from tests.factories import example_rules, raw_item
-from tests.harness import AfterHook, InProcessLucca, dead_letters
+from tests.factories import example_rules
+from tests.harness import AfterHook, InProcessLucca, add_document, dead_letters
 from tests.unit.test_processor_edits import on
 from tests.unit.test_runtime import NOW, FakeClock
 
@@ -97,9 +97,7 @@ class World:
     clock: FakeClock
 
     def add(self, document_id: int, category: str = "custom", **changes: Any) -> int:
-        changes.setdefault("documentNumber", f"F-{document_id}")
-        self.app.add_items([raw_item(document_id, **changes)], category)
-        return document_id
+        return add_document(self.app, document_id, category, **changes)
 
     def transport(self) -> InProcessLucca:
         """Lucca as one instance reaches it: hooks on it act on that instance's requests."""

@@ -8,23 +8,21 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from cleemy_booker import ledger as ledger_module
 from cleemy_booker.clock import utc_iso
 from cleemy_booker.ledger import BookingTrail, DocumentSummary, LeaseResult, Ledger, Status
-from tests.aws import REGION, create_ledger_table
+from tests.aws import moto_ledger
+from tests.factories import document_summary
 
 NOW = 1_800_000_000.0
 
 
 @pytest.fixture
 def ledger() -> Iterator[Ledger]:
-    with mock_aws():
-        ddb = boto3.client("dynamodb", region_name=REGION)
-        yield Ledger(ddb, create_ledger_table(ddb))
+    with moto_ledger() as found:
+        yield found
 
 
 def test_a_new_document_is_claimed_once(ledger: Ledger) -> None:
@@ -175,10 +173,9 @@ class Clock:
 @contextmanager
 def clocked_ledger(now: float = NOW) -> Iterator[tuple[Ledger, Clock]]:
     """A ledger on moto whose clock the test moves."""
-    with mock_aws():
-        ddb = boto3.client("dynamodb", region_name=REGION)
-        clock = Clock(now)
-        yield Ledger(ddb, create_ledger_table(ddb), clock=clock), clock
+    clock = Clock(now)
+    with moto_ledger(clock=clock) as ledger:
+        yield ledger, clock
 
 
 @pytest.fixture
@@ -275,7 +272,7 @@ def test_a_count_reads_at_most_count_max_pages(
 ) -> None:
     for document_id in range(1, 8):
         ledger.record(document_id, Status.HELD, "held")
-    monkeypatch.setattr(ledger_module, "COUNT_MAX_PAGES", 2)
+    monkeypatch.setattr(ledger_module.queries, "COUNT_MAX_PAGES", 2)
     paged = SmallPages(ledger._ddb)
     assert Ledger(paged, ledger.table).count_in_status(Status.HELD) == 4
     assert paged.queries == 2
@@ -283,17 +280,7 @@ def test_a_count_reads_at_most_count_max_pages(
 
 # --- what a document is, how long it waits ----------------------------------------------------
 
-SUMMARY = DocumentSummary(
-    document_number="F-2026-001",
-    type="Invoice",
-    owner_id=7,
-    owner_name="Ada Martin",
-    excluding_taxes=Decimal("1000"),
-    taxes=Decimal("234.5"),
-    including_taxes=Decimal("1234.50"),
-    currency="EUR",
-    document_date="2026-03-01",
-)
+SUMMARY = document_summary()
 
 
 def test_a_summary_is_kept_until_a_decision_brings_another(ledger: Ledger) -> None:

@@ -18,23 +18,15 @@ from cleemy_booker.models import (
     is_unknown_value,
     to_write_shape,
 )
+from local.lucca_simulator.writeshape import READ_ONLY_DOCUMENT_FIELDS
 from tests.factories import raw_item
 
 
 def test_write_shape_leaves_out_read_only_fields_and_maps_owner() -> None:
     body = to_write_shape(InboxItem.model_validate(raw_item())).to_json()
     document = body["document"]
-    for read_only in (
-        "id",
-        "attachments",
-        "ocrStatus",
-        "createdAt",
-        "modifiedAt",
-        "author",
-        "modifier",
-        "owner",
-        "documentBreakdown",
-    ):
+    # The simulator's list (Lucca's read-only fields as it plays them), not ours: owner included.
+    for read_only in READ_ONLY_DOCUMENT_FIELDS:
         assert read_only not in document
     assert document["ownerId"] == 7
     assert document["context"] == {"purchase": {"id": 90, "type": "Subscription"}}

@@ -37,7 +37,7 @@ from local.lucca_simulator import SimulatorConfig
 from local.lucca_simulator.app import Route, SimulatorApp
 from tests.aws import REGION, create_ledger_table
 from tests.factories import example_rules, raw_item
-from tests.harness import InProcessLucca
+from tests.harness import InProcessLucca, add_document
 
 PERSONS_COMMENT = "Checked by Ada: paid by card, do not pay again"
 SCOPE = "purchase:90"  # every factory item is attached to purchase 90
@@ -54,9 +54,7 @@ class Lucca:
     ddb: Any
 
     def add(self, document_id: int, category: str = "custom", **changes: Any) -> int:
-        changes.setdefault("documentNumber", f"F-{document_id}")
-        self.app.add_items([raw_item(document_id, **changes)], category)
-        return document_id
+        return add_document(self.app, document_id, category, **changes)
 
     def listed(self, document_id: int) -> DocumentMessage:
         """The message the poller sends: the item as the listing shows it now."""
@@ -136,6 +134,20 @@ def on(endpoint: str, action: Callable[[], None], *, call: int = 1) -> Callable[
                 action()
 
     return hook
+
+
+def first_book_answers_then_is_refused(lucca: Lucca, document_id: int, status: str) -> None:
+    """The first book call of the document meets a ``status`` fault; from the second on, Lucca
+    rejects the book."""
+    lucca.app.configure(
+        {"fault_rate": 1.0, "fault_kinds": {status: 1.0}, "fault_endpoints": ["book"]}
+    )
+
+    def refuse_from_now_on() -> None:
+        lucca.app.configure({"fault_rate": 0.0})
+        lucca.app.touch(document_id, {}, "book_rejected")
+
+    lucca.transport.before.append(on("book", refuse_from_now_on, call=2))
 
 
 def answer_put_with(
@@ -443,15 +455,7 @@ def test_a_retried_book_answered_with_a_refusal_keeps_the_number_and_holds(lucca
     message = lucca.listed(doc)
     # The first book call meets a 503 (it may have been applied for all we know); the retry
     # is refused.
-    lucca.app.configure(
-        {"fault_rate": 1.0, "fault_kinds": {"503": 1.0}, "fault_endpoints": ["book"]}
-    )
-
-    def refuse_from_now_on() -> None:
-        lucca.app.configure({"fault_rate": 0.0})
-        lucca.app.touch(doc, {}, "book_rejected")
-
-    lucca.transport.before.append(on("book", refuse_from_now_on, call=2))
+    first_book_answers_then_is_refused(lucca, doc, "503")
 
     result = lucca.processor().process(message)  # no DocumentFailed: not the DLQ
 
@@ -474,15 +478,7 @@ def test_a_book_refused_after_a_429_dead_letters_and_releases_the_number(lucca: 
     message = lucca.listed(doc)
     # The first book call is refused by the limiter (nothing ran); the retry is rejected: that
     # rejection answers the only call that reached Lucca, so it proves nothing was booked.
-    lucca.app.configure(
-        {"fault_rate": 1.0, "fault_kinds": {"429": 1.0}, "fault_endpoints": ["book"]}
-    )
-
-    def refuse_from_now_on() -> None:
-        lucca.app.configure({"fault_rate": 0.0})
-        lucca.app.touch(doc, {}, "book_rejected")
-
-    lucca.transport.before.append(on("book", refuse_from_now_on, call=2))
+    first_book_answers_then_is_refused(lucca, doc, "429")
 
     with pytest.raises(DocumentFailed, match="locked by a pending approval"):
         lucca.processor().process(message)

@@ -4,10 +4,7 @@ saw the whole inbox saw it. moto for AWS, a scripted Lucca and a fake clock (``t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from moto import mock_aws
 
 from cleemy_booker.clock import utc_iso
 from cleemy_booker.digest import DigestData, compose, gather
@@ -15,7 +12,7 @@ from cleemy_booker.ledger import DocumentState, Ledger, Status
 from cleemy_booker.listing import END_COUNT_REACHED, ListingStats
 from cleemy_booker.poller import STOP_TARGET_REACHED, PollReport, _saw_whole_inbox
 from cleemy_booker.wiring.poller import PollerRuntime
-from tests.aws import Stack, create_stack
+from tests.aws import Stack, stack_fixture
 from tests.factories import raw_item
 from tests.unit.test_runtime import (
     NOW,
@@ -31,10 +28,7 @@ from tests.unit.test_runtime import (
 CREATED = "2026-10-02T09:00:00.123456+02:00"
 
 
-@pytest.fixture
-def stack() -> Iterator[Stack]:
-    with mock_aws():
-        yield create_stack("placeholder")
+stack = stack_fixture("placeholder")
 
 
 @pytest.fixture

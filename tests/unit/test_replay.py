@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from cleemy_booker.ledger import Ledger, Status
 from cleemy_booker_tools.replay import (
@@ -24,19 +22,22 @@ from cleemy_booker_tools.replay import (
     replay,
     start_move_task,
 )
-from local.lucca_simulator import Simulator, SimulatorConfig
-from tests.aws import Stack, create_stack
+from local.lucca_simulator import Simulator
+from tests.aws import Stack, stack_fixture
 from tests.factories import EXAMPLE_RULES_FILE, raw_item
-from tests.harness import FakeLambdaContext, dead_letters, drive_queue, handlers_env
+from tests.harness import (
+    FakeLambdaContext,
+    dead_letters,
+    drive_queue,
+    handlers_env,
+    simulator_fixture,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 
 
-@pytest.fixture
-def stack() -> Iterator[Stack]:
-    with mock_aws():
-        yield create_stack("key", max_receive_count=2)
+stack = stack_fixture("key", max_receive_count=2)
 
 
 def dead_letter(
@@ -316,18 +317,9 @@ def test_bad_arguments_are_refused(argv: list[str], stack: Stack) -> None:
 # --- the whole loop: dead-lettered, fixed in Lucca, replayed, booked --------------------------
 
 
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
-    # The inbox `make simulator` serves (200 invoices, seed 7): the events/ files name its ids.
-    config = SimulatorConfig(invoices=200, seed=7, rate_limit=50, window_seconds=1.0)
-    with Simulator(config) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def sim_stack(sim: Simulator) -> Iterator[Stack]:
-    with mock_aws():
-        yield create_stack(sim.api_key, max_receive_count=10)
+#: The inbox `make simulator` serves (200 invoices, seed 7): the events/ files name its ids.
+sim = simulator_fixture(invoices=200, seed=7)
+sim_stack = stack_fixture(max_receive_count=10)
 
 
 def test_a_document_fixed_in_lucca_is_booked_once_after_its_replay(

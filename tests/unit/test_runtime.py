@@ -5,12 +5,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from moto import mock_aws
 
 from cleemy_booker.config import PollerSettings, ProcessorSettings
 from cleemy_booker.errors import AuthError, RetryableError
@@ -22,7 +21,7 @@ from cleemy_booker.wiring.aws import AwsClients
 from cleemy_booker.wiring.poller import POLLER_LEASE, PollerRuntime
 from cleemy_booker.wiring.processor import ProcessorRuntime
 from cleemy_booker.wiring.shared import Seams
-from tests.aws import Stack, create_stack
+from tests.aws import Stack, stack_fixture
 
 NOW = 1_800_000_000.0
 BASE_URL = "https://acme.ilucca.net"
@@ -68,10 +67,7 @@ class Lucca:
         return httpx.Client(transport=httpx.MockTransport(self))
 
 
-@pytest.fixture
-def stack() -> Iterator[Stack]:
-    with mock_aws():
-        yield create_stack("placeholder")
+stack = stack_fixture("placeholder")
 
 
 @pytest.fixture

@@ -32,29 +32,25 @@ from cleemy_booker.endpoints import validate_base_url
 from cleemy_booker.errors import AuthError, LuccaError
 from cleemy_booker.observability import logger as powertools_logger
 from cleemy_booker.wiring.shared import read_api_key
-from local.lucca_simulator import Simulator, SimulatorConfig
-from tests.aws import Stack, create_stack
+from local.lucca_simulator import Simulator
+from tests.aws import Stack, create_stack, stack_fixture
 from tests.factories import EXAMPLE_RULES_FILE
-from tests.harness import FakeLambdaContext, dead_letters, drive_queue, handlers_env
+from tests.harness import (
+    FakeLambdaContext,
+    dead_letters,
+    drive_queue,
+    handlers_env,
+    paced_simulator,
+    simulator_fixture,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Distinctive, so that any trace of it anywhere is found by a plain substring search.
 API_KEY = "lk-7Q2f9ZpX4mVw8RtB3nHs6JcYe1KdUa5G"
 
 
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
-    config = SimulatorConfig(
-        invoices=30, seed=8, rate_limit=50, window_seconds=1.0, api_key=API_KEY
-    )
-    with Simulator(config) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def stack(sim: Simulator) -> Iterator[Stack]:
-    with mock_aws():
-        yield create_stack(sim.api_key, max_receive_count=10)
+sim = simulator_fixture(invoices=30, seed=8, api_key=API_KEY)
+stack = stack_fixture(max_receive_count=10)
 
 
 class SecretsCalls:
@@ -328,8 +324,7 @@ def trace_probe() -> None:
         def setenv(self, name: str, value: str) -> None:
             os.environ[name] = value
 
-    config = SimulatorConfig(invoices=8, seed=8, rate_limit=50, window_seconds=1.0, api_key=API_KEY)
-    with Simulator(config) as sim, mock_aws():
+    with paced_simulator(invoices=8, seed=8, api_key=API_KEY) as sim, mock_aws():
         stack = create_stack(sim.api_key, max_receive_count=10)
         with handlers_env(Patch(), stack, sim) as (poller, processor):  # type: ignore[arg-type]
             poller.lambda_handler({"source": "schedule"}, FakeLambdaContext(300))

@@ -17,10 +17,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+# Who else holds an invoice number is a concern of its own (the ledger answers it too); the
+# gate asks it, and names it in ``__all__`` for the processor and the dry run that import it here.
+from .duplicates import (
+    ChainedDuplicates,
+    DuplicateLookup,
+    InMemoryDuplicates,
+    describe_scope,
+    duplicate_number,
+    duplicate_scope,
+)
 from .models import (
     CREDIT_NOTE,
     INVOICE,
@@ -103,63 +113,6 @@ class HoldReason:
 
     def to_json(self) -> dict[str, str]:
         return {"code": self.code, "message": self.message}
-
-
-class DuplicateLookup(Protocol):
-    def find_duplicate(self, scope: str, number: str, document_id: int) -> int | None:
-        """Another document id already booked/claimed with this number in this scope, or None."""
-        ...
-
-
-class InMemoryDuplicates:
-    """A DuplicateLookup over documents seen in one run (the dry run's own inbox listing)."""
-
-    def __init__(self) -> None:
-        self._holders: defaultdict[tuple[str, str], set[int]] = defaultdict(set)
-
-    def add(self, scope: str, number: str, document_id: int) -> None:
-        self._holders[(scope, number)].add(document_id)
-
-    def find_duplicate(self, scope: str, number: str, document_id: int) -> int | None:
-        others = self._holders.get((scope, number), set()) - {document_id}
-        return min(others) if others else None
-
-
-class ChainedDuplicates:
-    """Ask each lookup in turn (e.g. the ledger of booked numbers, then this run's listing)."""
-
-    def __init__(self, *lookups: DuplicateLookup | None) -> None:
-        self._lookups = [lookup for lookup in lookups if lookup is not None]
-
-    def find_duplicate(self, scope: str, number: str, document_id: int) -> int | None:
-        for each in self._lookups:
-            other = each.find_duplicate(scope, number, document_id)
-            if other is not None:
-                return other
-        return None
-
-
-def duplicate_scope(item: InboxItem, write: InboxDocumentWrite) -> str | None:
-    """Where an invoice number must be unique: its purchase if attached, else its owner.
-
-    There is no supplier field on an inbox item; a purchase belongs to one supplier, and the
-    owner is the closest stand-in otherwise. ``item`` is taken so a scope needing read-only data
-    can be added without changing callers. None: no scope, so no duplicate check is possible.
-    """
-    context = write.document.context or {}
-    purchase = context.get("purchase") if isinstance(context, dict) else None
-    purchase_id = purchase.get("id") if isinstance(purchase, dict) else None
-    if purchase_id is not None:
-        return f"purchase:{purchase_id}"
-    if write.document.ownerId is not None:
-        return f"owner:{write.document.ownerId}"
-    return None
-
-
-def duplicate_number(write: InboxDocumentWrite) -> str | None:
-    """The number as the processor claims it (unchanged), or None when there is none."""
-    number = write.document.documentNumber
-    return number if number and number.strip() else None
 
 
 # --- the checks -------------------------------------------------------------------------------
@@ -394,11 +347,6 @@ def duplicate_reason(number: str, other: int, scope: str) -> HoldReason:
         "duplicate_number",
         f"invoice number {number} is also used by document {other} ({describe_scope(scope)})",
     )
-
-
-def describe_scope(scope: str) -> str:
-    kind, _, ident = scope.partition(":")
-    return f"same {kind} {ident}" if ident else scope
 
 
 def reasons_json(reasons: list[HoldReason]) -> list[dict[str, Any]]:

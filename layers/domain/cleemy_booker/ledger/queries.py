@@ -1,0 +1,141 @@
+"""Reading the ledger: a document's trail, and the documents in a status (through the status
+index), listed, counted, or the oldest one."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from .base import LedgerBase
+from .items import STATUS_INDEX, _state_from_item
+from .records import (
+    BOOK_UNCERTAIN,
+    BookingTrail,
+    DocumentState,
+    LedgerEvent,
+    Status,
+    booking_trail,
+)
+
+#: Pages one count reads at most. A ``Select="COUNT"`` query still reads (and bills) every item
+#: it counts, up to 1 MB a page: thousands of documents. Past ten pages the count is a lower
+#: bound: an alarm on held documents needs to know there are many, not exactly how many, and a
+#: runaway pile of holds cannot make each count read the whole index.
+COUNT_MAX_PAGES = 10
+
+
+class Queries(LedgerBase):
+    """The audit queries: what the digest, the operator's tools and the poller (its count of
+    held documents, its reconciliation) read."""
+
+    def history(self, document_id: int) -> list[LedgerEvent]:
+        """Every decision recorded for a document, oldest first."""
+        events: list[LedgerEvent] = []
+        for item in self._query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :event)",
+            ExpressionAttributeValues={
+                ":pk": {"S": f"doc#{document_id}"},
+                ":event": {"S": "event#"},
+            },
+        ):
+            events.append(
+                LedgerEvent(
+                    document_id=int(item["documentId"]["N"]),
+                    at=item["at"]["S"],
+                    kind=item["kind"]["S"],
+                    detail=json.loads(item["detail"]["S"]),
+                )
+            )
+        return events
+
+    def in_status(self, status: Status) -> list[DocumentState]:
+        """Every document currently in ``status`` (e.g. held ones, with their reasons)."""
+        return [
+            _state_from_item(item)
+            for item in self._query(
+                IndexName=STATUS_INDEX,
+                KeyConditionExpression="statusKey = :s",
+                ExpressionAttributeValues={":s": {"S": status}},
+            )
+        ]
+
+    def in_status_between(self, status: Status, start: str, end: str) -> list[DocumentState]:
+        """Documents in ``status`` whose state was last written in [``start``, ``end``), oldest
+        first: booked (or failed) in a period, as booking is the last write a booked document
+        gets. Bounds are ledger stamps (``clock.utc_iso``), which sort as text."""
+        if start >= end:
+            return []  # DynamoDB refuses a BETWEEN whose bounds are the wrong way round
+        found = self._query(
+            IndexName=STATUS_INDEX,
+            KeyConditionExpression="statusKey = :s AND updatedAt BETWEEN :start AND :end",
+            ExpressionAttributeValues={
+                ":s": {"S": status},
+                ":start": {"S": start},
+                ":end": {"S": end},
+            },
+        )
+        # BETWEEN includes its upper bound: a state written at exactly ``end`` belongs to the
+        # next period, so consecutive periods neither miss nor repeat a document.
+        return [_state_from_item(item) for item in found if item["updatedAt"]["S"] != end]
+
+    def oldest_in_status(self, status: Status) -> DocumentState | None:
+        """The document that has been in ``status`` the longest (one item read)."""
+        page = self._ddb.query(
+            TableName=self.table,
+            IndexName=STATUS_INDEX,
+            KeyConditionExpression="statusKey = :s",
+            ExpressionAttributeValues={":s": {"S": status}},
+            ScanIndexForward=True,
+            Limit=1,
+        )
+        items = page.get("Items", [])
+        return _state_from_item(items[0]) if items else None
+
+    def uncertain_bookings(self) -> list[DocumentState]:
+        """Documents a booking call of ours may have booked unseen: in ``BOOKING`` (in flight,
+        or its attempt ended without an answer), or held as ``book_uncertain``.
+
+        Two index queries. The held one reads every held entry (a filter is applied after the
+        read, and billed as read); the poller asks only after a listing that can settle them.
+        """
+        found = self.in_status(Status.BOOKING)
+        held = self._query(
+            IndexName=STATUS_INDEX,
+            KeyConditionExpression="statusKey = :s",
+            # ``reasons`` is a JSON list of "code: words" texts.
+            FilterExpression="contains(reasons, :code)",
+            ExpressionAttributeValues={
+                ":s": {"S": Status.HELD},
+                ":code": {"S": f'"{BOOK_UNCERTAIN}:'},
+            },
+        )
+        return found + [_state_from_item(item) for item in held]
+
+    def trail_of_booking(self, document_id: int) -> BookingTrail:
+        """How a booked document was booked, from its trail (one query)."""
+        return booking_trail(self.history(document_id))
+
+    def count_in_status(self, status: Status) -> int:
+        """How many documents are in ``status``, without reading them out (``Select="COUNT"``);
+        a lower bound past ``COUNT_MAX_PAGES`` pages."""
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": STATUS_INDEX,
+            "KeyConditionExpression": "statusKey = :s",
+            "ExpressionAttributeValues": {":s": {"S": status}},
+            "Select": "COUNT",
+        }
+        total = 0
+        for _ in range(COUNT_MAX_PAGES):
+            page = self._ddb.query(**query)
+            total += page["Count"]
+            if "LastEvaluatedKey" not in page:
+                break
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return total
+
+    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        paginator = self._ddb.get_paginator("query")
+        for page in paginator.paginate(TableName=self.table, **kwargs):
+            yield from page.get("Items", [])

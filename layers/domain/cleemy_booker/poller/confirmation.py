@@ -1,0 +1,99 @@
+"""What a listing of the whole inbox proves: the bookings the processor could not prove,
+settled by their absence from it, and the listing's start recorded for the next runs' checks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from botocore.exceptions import ClientError
+
+from ..clock import utc_iso
+from ..ledger import DocumentState
+from ..listing import INBOX_ENDS, ListingStats
+from ..observability import logger
+from .base import PollerBase
+from .report import PollReport
+
+
+class Confirmation(PollerBase):
+    """Bookings a call of ours may have made unseen, recorded booked once a listing of the
+    whole inbox at once no longer shows them."""
+
+    def _one_snapshot(self, report: PollReport, stats: ListingStats) -> bool:
+        """This run's listing showed the whole inbox in one answer, so a document it did not
+        show was not in the inbox when that answer was made.
+
+        One page: the count and the items came from one request (the count on page 1 is the
+        inferred ``fields.root=count``); across pages the order is unknown and documents come
+        and go between requests, so a document can be skipped (and a newcomer make up the
+        count) while it stays in the inbox. No filters: a document a filtered listing does not
+        show may merely no longer match them. Every item read, each with a usable id.
+        """
+        return (
+            not self.dry_run
+            and not self.filters
+            and stats.pages == 1
+            and stats.stopped_because in INBOX_ENDS
+            and stats.count is not None
+            and report.listed >= stats.count
+            and not stats.unusable
+        )
+
+    def _confirm_bookings(self, seen: set[int], started: float, report: PollReport) -> None:
+        """Record as booked each document a booking call of ours may have booked unseen
+        (``BOOKING``, or held ``book_uncertain``) that this whole-inbox listing no longer
+        shows, if it was so before the listing began. One still listed stays as it is: in
+        flight, or for a person. No Lucca request: the listing was made anyway.
+
+        What the absence proves: the document left the inbox after our booking call. A
+        person deleting it in between looks the same; Lucca publishes no way to tell (how an
+        inbox id maps to a booked document's is not published).
+        """
+        try:
+            candidates = self.ledger.uncertain_bookings()
+        except ClientError:
+            logger.warning("uncertain bookings not read", exc_info=True)
+            return
+        since = utc_iso(started)
+        for state in candidates:
+            if state.document_id in seen or not _before(state, started):
+                continue
+            detail = {
+                "confirmedBy": (
+                    "left the inbox after our booking call: absent from a listing of the whole "
+                    f"inbox started at {since}"
+                ),
+                "was": state.status.value,
+                "wasReasons": list(state.reasons),
+            }
+            try:
+                confirmed = self.ledger.confirm_booked(state, detail=detail)
+            except ClientError:
+                logger.warning("booking not confirmed", exc_info=True)
+                continue
+            if confirmed:
+                report.confirmed.append(state.document_id)
+                logger.info(
+                    "booking confirmed by the listing",
+                    extra={"documentId": state.document_id, "was": state.status.value},
+                )
+
+
+def _saw_whole_inbox(report: PollReport, stats: ListingStats) -> bool:
+    """The listing reached the end of the inbox on its own (no queue target, time, budget or
+    failure stopped it), found as many documents as Lucca counted (a page shifted by a document
+    booked meanwhile hides one: then it did not see everything), and left none of them
+    unclaimed (a message not sent gives its claim back)."""
+    return (
+        stats.stopped_because in INBOX_ENDS
+        and stats.count is not None
+        and report.listed >= stats.count
+        and report.send_failed == 0
+    )
+
+
+def _before(state: DocumentState, started: float) -> bool:
+    """The state was written before the listing began (a state with no stamp is not)."""
+    if not state.updated_at:
+        return False
+    return datetime.fromisoformat(state.updated_at).timestamp() < started

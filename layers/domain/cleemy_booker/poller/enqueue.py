@@ -1,0 +1,106 @@
+"""Listing the inbox page after page and sending the claimed documents to the queue."""
+
+from __future__ import annotations
+
+from ..listing import ListingStats, iter_inbox
+from .claims import Claims
+from .report import STOP_TARGET_REACHED, STOP_TIME, PollReport
+
+#: SendMessageBatch takes at most 10 entries.
+SQS_BATCH = 10
+#: ...and at most 256 KiB in all (the historical limit; queues made since 2025 take 1 MiB, but a
+#: batch within the older limit is valid on every queue).
+SQS_BATCH_BYTES = 262_144
+#: Entries a batch call failed are sent again this many times before their claim is released.
+SEND_ATTEMPTS = 3
+#: Of the requests the budget can make while a listing is fresh, the share the queue may hold:
+#: under half, so that even a queue of documents that all need an update (two requests each)
+#: is booked before the listing in its messages goes stale.
+QUEUE_SHARE = 0.45
+
+
+class Enqueueing(Claims):
+    """The listing walked, as far as the queue has room, and its claims sent as messages."""
+
+    def _walk(
+        self,
+        report: PollReport,
+        stats: ListingStats,
+        pending: list[tuple[int, str]],
+        room: int | None,
+        seen: set[int],
+    ) -> None:
+        """List page after page, claiming as it goes, until the queue has its fill."""
+        claimed = 0
+        for listed in iter_inbox(self.client, self.filters, page_size=self.page_size, stats=stats):
+            report.listed += 1
+            seen.add(listed.document_id)
+            claimed += self._claim(listed, report, pending)
+            if len(pending) >= SQS_BATCH:
+                self._flush(pending, report)
+            if room is not None and claimed >= room:
+                stats.stopped_because = STOP_TARGET_REACHED
+                return
+            if self.time_left() < self.stop_margin_seconds:
+                stats.stopped_because = STOP_TIME
+                return
+
+    def _room(self, report: PollReport) -> int | None:
+        """How many more documents the queue should take (None: no target)."""
+        if self.queue_target is None:
+            return None
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        ).get("Attributes", {})
+        report.queued_before = sum(int(value) for value in attributes.values())
+        report.room = max(0, self.queue_target - report.queued_before)
+        return report.room
+
+    def _flush(self, pending: list[tuple[int, str]], report: PollReport) -> None:
+        while pending:
+            size = _batch_size(pending)
+            batch, pending[:] = pending[:size], pending[size:]
+            try:
+                unsent = self._send_batch(batch)
+            except Exception:
+                # SQS failed outright (past botocore's retries): these documents are claimed but
+                # not queued. Give the claims back so the next run queues them at once, rather
+                # than when the claims expire.
+                for document_id, _ in [*batch, *pending]:
+                    report.send_failed += 1
+                    self._release(document_id)
+                pending.clear()
+                raise
+            report.enqueued += len(batch) - len(unsent)
+            for document_id in unsent:
+                report.send_failed += 1
+                self._release(document_id)
+
+    def _send_batch(self, batch: list[tuple[int, str]]) -> list[int]:
+        """Send up to 10; resend the entries SQS failed. Returns the ids never sent."""
+        remaining = {str(doc_id): body for doc_id, body in batch}
+        for _ in range(SEND_ATTEMPTS):
+            if not remaining:
+                break
+            response = self.sqs.send_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": key, "MessageBody": body} for key, body in remaining.items()],
+            )
+            sent = {entry["Id"] for entry in response.get("Successful", [])}
+            remaining = {k: v for k, v in remaining.items() if k not in sent}
+        return [int(key) for key in remaining]
+
+
+def _batch_size(pending: list[tuple[int, str]]) -> int:
+    """How many of the first pending messages fit one SendMessageBatch (count and bytes)."""
+    total = 0
+    for index, (_, body) in enumerate(pending[:SQS_BATCH]):
+        total += len(body.encode())
+        if total > SQS_BATCH_BYTES:
+            return max(1, index)
+    return min(len(pending), SQS_BATCH)
