@@ -36,7 +36,13 @@ from cleemy_booker.wiring.processor import ProcessorRuntime, load_processor_rule
 from local.lucca_simulator import Simulator
 from sim.aws import InMemoryDynamoDB, InMemorySqs
 from tests.aws import create_idempotency_table, create_ledger_table, create_pk_sk_table
-from tests.harness import FakeLambdaContext, load_handler, queue_is_drained, sqs_event
+from tests.harness import (
+    FakeLambdaContext,
+    load_handler,
+    queue_is_drained,
+    settle_batch,
+    sqs_event,
+)
 
 #: Processor instances consuming the queue at once (the template's MaximumConcurrency floor).
 CONCURRENCY = 2
@@ -258,24 +264,8 @@ def _consume(
         stats.invocations += 1
         stats.records += len(messages)
         response = handler(sqs_event(messages, arn), FakeLambdaContext(60))
-        failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-        stats.failures += len(failed)
-        _settle(stack, messages, failed)
-
-
-def _settle(stack: QueueStack, messages: list[dict[str, Any]], failed: set[str]) -> None:
-    """Delete what succeeded; a failure comes back at once (visibility 0, as the harness)."""
-    for message in messages:
-        if message["MessageId"] in failed:
-            stack.sqs.change_message_visibility(
-                QueueUrl=stack.queue_url,
-                ReceiptHandle=message["ReceiptHandle"],
-                VisibilityTimeout=0,
-            )
-        else:
-            stack.sqs.delete_message(
-                QueueUrl=stack.queue_url, ReceiptHandle=message["ReceiptHandle"]
-            )
+        # Delete what succeeded; a failure comes back at once (visibility 0), as in the tests.
+        stats.failures += settle_batch(stack, messages, response)
 
 
 def _budget_stats(modules: list[ModuleType]) -> dict[str, float]:

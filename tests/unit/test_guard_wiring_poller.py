@@ -7,7 +7,6 @@ writes them (JSON), caught by a handler of our own."""
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,18 +17,18 @@ from cleemy_booker.clock import utc_iso
 from cleemy_booker.errors import AuthError
 from cleemy_booker.ledger import Ledger, Status
 from cleemy_booker.models import InboxItem
-from cleemy_booker.observability import logger
 from cleemy_booker.poller import QUEUE_SHARE, STOP_ANOTHER_POLLER, STOP_TARGET_REACHED, STOP_TIME
 from cleemy_booker.wiring.poller import POLLER_LEASE, PollerRuntime
 from cleemy_booker.wiring.shared import decision_config
 from tests.aws import Stack, stack_fixture
 from tests.factories import raw_item
+from tests.logs import JsonLines, package_log_lines
+from tests.unit import test_runtime
 from tests.unit.test_runtime import (
     EMPTY_INBOX,
     NOW,
     FakeClock,
     Lucca,
-    capture_metrics,
     five_minutes,
     lease_item,
     poller,
@@ -37,6 +36,9 @@ from tests.unit.test_runtime import (
 )
 
 stack = stack_fixture("placeholder")
+#: The runtime tests' fake clock and metric capture, as fixtures of this module too.
+clock = test_runtime.clock
+emitted = test_runtime.emitted
 
 #: A queue target of 4: 10 requests a second, a listing fresh for 1 s, 45% of that.
 SMALL_TARGET = {"BUDGET_LIMIT": "10", "BUDGET_WINDOW_SECONDS": "1", "LISTING_FRESH_SECONDS": "1"}
@@ -46,42 +48,9 @@ SKIPPED = "outside working hours, listed a moment ago"
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def emitted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, float]]:
-    return capture_metrics(monkeypatch)
-
-
-class JsonLines(logging.Handler):
-    """The package logger's lines, formatted by Powertools as they reach CloudWatch."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.setFormatter(logger.registered_formatter)
-        self.lines: list[dict[str, Any]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(json.loads(self.format(record)))
-
-    def named(self, message: str) -> list[dict[str, Any]]:
-        return [line for line in self.lines if line.get("message") == message]
-
-
-@pytest.fixture
 def logs() -> Iterator[JsonLines]:
-    """Every line of the package logger from INFO up (the functions' log level in Lambda)."""
-    handler = JsonLines()
-    before = logger.log_level
-    logger.setLevel("INFO")
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(before)
+    with package_log_lines() as lines:
+        yield lines
 
 
 def inbox(*document_ids: int, count: int | None = None) -> dict[str, Any]:
@@ -245,6 +214,14 @@ def test_the_page_size_is_the_listings_limit(stack: Stack, clock: FakeClock) -> 
         {"limit": "2", "page": "2"},
     ]
     assert (report.pages, report.listed) == (2, 3)
+
+
+def test_the_listing_is_sent_with_the_runtimes_api_key(stack: Stack, clock: FakeClock) -> None:
+    lucca = Lucca(inbox(501))
+    poller(stack, clock, lucca).poll(five_minutes)
+    assert {request.headers["Authorization"] for request in lucca.requests} == {
+        "lucca application=key"
+    }
 
 
 def test_a_claim_lasts_the_claim_ttl_from_the_runs_clock(stack: Stack, clock: FakeClock) -> None:
