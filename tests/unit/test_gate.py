@@ -10,16 +10,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from cleemy_booker.gate import (
-    UNKNOWN_VALUE,
-    ChainedDuplicates,
-    GateConfig,
-    HoldReason,
-    InMemoryDuplicates,
-    duplicate_scope,
-    format_amount,
-    review,
-)
+from cleemy_booker.duplicates import ChainedDuplicates, InMemoryDuplicates, duplicate_scope
+from cleemy_booker.gate import UNKNOWN_VALUE, GateConfig, HoldReason, format_amount, review
 from cleemy_booker.models import InboxItem
 from cleemy_booker.rules import RuleSet, RulesOutcome
 from tests.factories import raw_item

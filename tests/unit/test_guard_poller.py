@@ -14,11 +14,11 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from cleemy_booker import poller as poller_module
 from cleemy_booker.budget import MemorySlotStore, RequestBudget
 from cleemy_booker.clock import utc_iso
 from cleemy_booker.errors import PermanentError
 from cleemy_booker.ledger import Ledger, Status
+from cleemy_booker.observability import logger as poller_logger
 from cleemy_booker.poller import STOP_BUDGET, STOP_QUEUE_FULL, InboxPoller, PollReport
 from cleemy_booker.processor import BOOK_UNCERTAIN
 from local.lucca_simulator.app import Route
@@ -89,7 +89,7 @@ def warnings(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
     def warning(message: str, *args: Any, exc_info: Any = None, **kwargs: Any) -> None:
         seen.append((message, exc_info))
 
-    monkeypatch.setattr(poller_module.logger, "warning", warning)
+    monkeypatch.setattr(poller_logger, "warning", warning)
     return seen
 
 
@@ -253,7 +253,7 @@ def test_each_confirmed_booking_is_logged_with_what_it_was(
     def info(message: str, *args: Any, extra: Any = None, **kwargs: Any) -> None:
         logged.append((message, extra))
 
-    monkeypatch.setattr(poller_module.logger, "info", info)
+    monkeypatch.setattr(poller_logger, "info", info)
     report = poller(world).run()
 
     assert report.as_dict()["confirmed"] == [702]

@@ -125,7 +125,7 @@ def test_the_finder_sees_a_circle_when_there_is_one() -> None:
 
 def test_the_graph_reads_relative_and_type_only_imports() -> None:
     graph = import_graph()
-    assert "cleemy_booker.models" in graph["cleemy_booker.processor"]
+    assert "cleemy_booker.models" in graph["cleemy_booker.processor.core"]  # ``..models``
     assert "local.lucca_simulator.config" in graph["local.lucca_simulator.app"]  # relative
 
 

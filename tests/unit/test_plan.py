@@ -16,7 +16,8 @@ from cleemy_booker.endpoints import INBOX_PATH
 from cleemy_booker.gate import GateConfig
 from cleemy_booker.rules import RuleSet
 from cleemy_booker_tools import plan as plan_module
-from cleemy_booker_tools.plan import TABLE_WIDTH, Plan, build_plan, main
+from cleemy_booker_tools.plan import Plan, build_plan, main
+from cleemy_booker_tools.plan_report import TABLE_WIDTH
 from local.lucca_simulator import Simulator, SimulatorConfig
 from tests.factories import EXAMPLE_RULES_FILE, example_rules, raw_item
 

@@ -10,7 +10,8 @@ from cleemy_booker.clock import utc_iso
 from cleemy_booker.digest import DigestData, compose, gather
 from cleemy_booker.ledger import DocumentState, Ledger, Status
 from cleemy_booker.listing import END_COUNT_REACHED, ListingStats
-from cleemy_booker.poller import STOP_TARGET_REACHED, PollReport, _saw_whole_inbox
+from cleemy_booker.poller import STOP_TARGET_REACHED, PollReport
+from cleemy_booker.poller.confirmation import _saw_whole_inbox
 from cleemy_booker.wiring.poller import PollerRuntime
 from tests.aws import Stack, stack_fixture
 from tests.factories import raw_item

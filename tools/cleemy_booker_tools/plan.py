@@ -27,24 +27,19 @@ from pydantic import ValidationError
 
 from cleemy_booker.client import LuccaClient
 from cleemy_booker.config import parse_filters
-from cleemy_booker.endpoints import MAX_PAGE_SIZE
-from cleemy_booker.errors import AuthError, LuccaError
-from cleemy_booker.gate import (
+from cleemy_booker.duplicates import (
     ChainedDuplicates,
     DuplicateLookup,
-    GateConfig,
-    HoldReason,
     InMemoryDuplicates,
     duplicate_number,
     duplicate_scope,
-    review,
 )
+from cleemy_booker.endpoints import MAX_PAGE_SIZE
+from cleemy_booker.errors import AuthError, LuccaError
+from cleemy_booker.gate import GateConfig, HoldReason, review
 from cleemy_booker.listing import ListedDocument, ListingStats, iter_inbox
 from cleemy_booker.models import InboxItem
 from cleemy_booker.rules import RulesConfigError, RuleSet, RulesOutcome, load_rules
-
-# The width the command prints its table at, named with the command as well.
-from cleemy_booker_tools.plan_report import TABLE_WIDTH as TABLE_WIDTH
 from cleemy_booker_tools.plan_report import Decision, Plan, PlanEntry
 
 EXIT_OK, EXIT_LUCCA_ERROR, EXIT_BAD_CONFIG = 0, 1, 2

@@ -21,16 +21,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-# Who else holds an invoice number is a concern of its own (the ledger answers it too); the
-# gate asks it, and names it in ``__all__`` for the processor and the dry run that import it here.
-from .duplicates import (
-    ChainedDuplicates,
-    DuplicateLookup,
-    InMemoryDuplicates,
-    describe_scope,
-    duplicate_number,
-    duplicate_scope,
-)
+# Who else holds an invoice number is a concern of its own (the ledger answers it too): the
+# gate only asks it.
+from .duplicates import DuplicateLookup, describe_scope, duplicate_number, duplicate_scope
 from .models import (
     CREDIT_NOTE,
     INVOICE,
@@ -355,13 +348,8 @@ def reasons_json(reasons: list[HoldReason]) -> list[dict[str, Any]]:
 
 __all__ = [
     "UNKNOWN_VALUE",
-    "ChainedDuplicates",
-    "DuplicateLookup",
     "GateConfig",
     "HoldReason",
-    "InMemoryDuplicates",
-    "duplicate_number",
     "duplicate_reason",
-    "duplicate_scope",
     "review",
 ]

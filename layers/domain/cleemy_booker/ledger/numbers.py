@@ -31,7 +31,7 @@ class NumberClaims(LedgerBase):
         return None
 
     def find_duplicate(self, scope: str, number: str, document_id: int) -> int | None:
-        """``gate.DuplicateLookup``: another document already holding this number, if any."""
+        """``duplicates.DuplicateLookup``: another document already holding this number, if any."""
         key = _number_key(scope, number)
         found = self._ddb.get_item(TableName=self.table, Key=key, ConsistentRead=True)
         holder = found.get("Item", {}).get("documentId", {}).get("N")

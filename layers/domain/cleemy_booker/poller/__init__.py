@@ -9,10 +9,8 @@ whole inbox proves), ``core`` (``InboxPoller.run``). What the rest of the projec
 here.
 """
 
-from ..observability import logger as logger  # the poller's log, as the tests watch it
 from .base import BOOKED_GRACE_SECONDS, DISCREPANCY_TTL_SECONDS, RefusedClaims
 from .claims import MAX_BODY_BYTES, message_for
-from .confirmation import _saw_whole_inbox as _saw_whole_inbox  # the tests' own check
 from .core import InboxPoller
 from .enqueue import QUEUE_SHARE, SEND_ATTEMPTS, SQS_BATCH, SQS_BATCH_BYTES
 from .reconciliation import BOOKED_STILL_LISTED, UNKNOWN_TO_LEDGER

@@ -9,7 +9,6 @@ them a document goes through). What the rest of the project uses is named here.
 """
 
 from ..ledger import BOOK_UNCERTAIN  # held by the processor; the poller settles it
-from ..models import DocumentMessage  # what ``DocumentProcessor.process`` takes
 from .base import summarize
 from .core import DocumentProcessor
 from .outcomes import Decision, DeferDocument, DocumentFailed, Outcome, ProcessResult
@@ -21,7 +20,6 @@ __all__ = [
     "Decision",
     "DeferDocument",
     "DocumentFailed",
-    "DocumentMessage",
     "DocumentProcessor",
     "Outcome",
     "ProcessResult",

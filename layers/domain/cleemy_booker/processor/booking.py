@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from ..duplicates import duplicate_number, duplicate_scope
 from ..errors import NotFoundError, PermanentError, RetryableError
-from ..gate import HoldReason, duplicate_number, duplicate_reason, duplicate_scope
+from ..gate import HoldReason, duplicate_reason
 from ..ledger import BOOK_UNCERTAIN, DocumentState, Status
 from ..models import InboxItem
 from ..rules import RulesOutcome
