@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         _say("")
         _say(format_summary(verdict, elapsed=time.monotonic() - started))
         _say(_phases(pipeline))
-        disagree = pipeline.ledger.in_status(Status.DISCREPANCY)
+        disagree = pipeline.ledger.queries.in_status(Status.DISCREPANCY)
         _say(
             "Reconciliation (the poller's listings against the ledger): "
             + (

@@ -338,7 +338,7 @@ class LocalPipeline(Startable):
         (held as possibly booked) is recorded booked once a complete listing no longer shows it.
         When the ledger has such documents, one more poll now, then the queue drained again;
         the ids it confirmed."""
-        if not self.ledger.uncertain_bookings():
+        if not self.ledger.queries.uncertain_bookings():
             return []
         report = self.invoke_poller({"source": "demo-settle"})
         self.wait_until_drained(timeout=timeout)
@@ -385,7 +385,7 @@ class LocalPipeline(Startable):
         for status in Status:
             if status is Status.DISCREPANCY:  # a reconciliation note, not a document's state
                 continue
-            for state in ledger.in_status(status):
+            for state in ledger.queries.in_status(status):
                 states[state.document_id] = state
         return states
 
@@ -393,8 +393,8 @@ class LocalPipeline(Startable):
         state = self.simulator.state()
         totals, documents = state["totals"], state["documents"]
         ledger = self.ledger
-        held = {s.document_id for s in ledger.in_status(Status.HELD)}
-        failed = {s.document_id for s in ledger.in_status(Status.FAILED)}
+        held = {s.document_id for s in ledger.queries.in_status(Status.HELD)}
+        failed = {s.document_id for s in ledger.queries.in_status(Status.FAILED)}
         booked = {d["id"] for d in documents if d["bookings"] >= 1}
         visible, in_flight, delayed = self.queue_counts()
         runs = self.poller_runs()

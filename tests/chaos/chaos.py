@@ -35,7 +35,7 @@ import httpx
 import pytest
 
 from cleemy_booker.client import LuccaClient, Response
-from cleemy_booker.ledger import Ledger, Status
+from cleemy_booker.ledger import DocumentStates, Ledger, Status
 from cleemy_booker.models import InboxDocumentWrite, InboxItem
 from cleemy_booker.observability import logger as powertools_logger
 from cleemy_booker.observability import metrics as powertools_metrics
@@ -242,16 +242,18 @@ class Chaos:
 
         monkeypatch.setattr(ProcessorRuntime, "handle_record", handle_record)
 
-        original_claim = Ledger.claim_for_queue
+        original_claim = DocumentStates.claim_for_queue
 
-        def claim_for_queue(self: Ledger, document_id: int, *args: Any, **kwargs: Any) -> Any:
+        def claim_for_queue(
+            self: DocumentStates, document_id: int, *args: Any, **kwargs: Any
+        ) -> Any:
             if chaos.poller_dies_after is not None and chaos._claims >= chaos.poller_dies_after:
                 chaos.poller_dies_after = None
                 raise ChaosCrash(f"chaos: the poller dies before claiming document {document_id}")
             chaos._claims += 1
             return original_claim(self, document_id, *args, **kwargs)
 
-        monkeypatch.setattr(Ledger, "claim_for_queue", claim_for_queue)
+        monkeypatch.setattr(DocumentStates, "claim_for_queue", claim_for_queue)
 
     # --- the pipeline ------------------------------------------------------------------------
 
@@ -479,7 +481,7 @@ def check(sim: Simulator, stack: Stack, seeded: dict[int, dict[str, Any]]) -> Ou
 
     for document in state["documents"]:
         doc_id, category, bookings = document["id"], document["category"], document["bookings"]
-        recorded = ledger.state(doc_id)
+        recorded = ledger.states.state(doc_id)
         status = recorded.status if recorded else None
         in_dlq = doc_id in reasons and all(reasons[doc_id])
         where = f"document {doc_id} ({category})"

@@ -16,8 +16,8 @@ from botocore.exceptions import EndpointConnectionError
 
 from cleemy_booker import client as client_module
 from cleemy_booker.clock import SystemClock
-from cleemy_booker.ledger import Ledger, Status
-from cleemy_booker.poller import InboxPoller
+from cleemy_booker.ledger import DocumentStates, Ledger, Status
+from cleemy_booker.poller.enqueue import QueueSender
 from cleemy_booker.retry import RetryPolicy
 from local.lucca_simulator import Simulator
 from tests.aws import Stack, stack_fixture
@@ -48,7 +48,7 @@ def ids_in(sim: Simulator, *categories: str) -> list[int]:
 
 
 def kinds(stack: Stack, document_id: int) -> list[str]:
-    return [e.kind for e in Ledger(stack.dynamodb, stack.ledger_table).history(document_id)]
+    return [e.kind for e in Ledger(stack.dynamodb, stack.ledger_table).queries.history(document_id)]
 
 
 def settle_and_check(
@@ -92,7 +92,7 @@ def test_a_crash_right_after_a_put_is_redelivered_and_booked_once(
         # is booked without a second PUT.
         assert (document["bookings"], document["puts"]) == (1, 1)
         assert kinds(stack, doc_id)[-2:] == ["booking", "booked"]
-        booked = Ledger(stack.dynamodb, stack.ledger_table).history(doc_id)[-1]
+        booked = Ledger(stack.dynamodb, stack.ledger_table).queries.history(doc_id)[-1]
         assert "changedSinceListing" in booked.detail
 
 
@@ -123,7 +123,7 @@ def test_a_crash_after_a_successful_book_is_confirmed_not_booked_again(
         document = sim.document(doc_id)
         assert document is not None
         assert (document["bookings"], document["bookAttempts"]) == (1, 1)
-        last = ledger.history(doc_id)[-1]
+        last = ledger.queries.history(doc_id)[-1]
         assert last.kind == "booked"
         assert "left the inbox" in last.detail["confirmedBy"]
 
@@ -153,10 +153,10 @@ def test_an_invocation_killed_mid_batch_is_redelivered_whole_and_books_each_once
         assert document is not None
         # The redelivered batch books nothing twice and asks Lucca nothing twice.
         assert (document["bookings"], document["bookAttempts"]) == (1, 1), doc_id
-        ledger_state = Ledger(stack.dynamodb, stack.ledger_table).state(doc_id)
+        ledger_state = Ledger(stack.dynamodb, stack.ledger_table).states.state(doc_id)
         assert ledger_state is not None
         assert ledger_state.status is Status.BOOKED
-    confirmed = Ledger(stack.dynamodb, stack.ledger_table).history(ready[2])[-1]
+    confirmed = Ledger(stack.dynamodb, stack.ledger_table).queries.history(ready[2])[-1]
     assert "left the inbox" in confirmed.detail["confirmedBy"]
 
 
@@ -185,7 +185,7 @@ def test_slow_answers_beyond_the_client_timeout_are_applied_once(
         assert document is not None
         if document["category"] in BOOKABLE:
             assert document["bookings"] == 1
-            assert "left the inbox" in ledger.history(doc_id)[-1].detail["confirmedBy"]
+            assert "left the inbox" in ledger.queries.history(doc_id)[-1].detail["confirmedBy"]
 
 
 def test_a_poller_that_dies_mid_listing_leaves_the_rest_to_the_next_run(
@@ -203,16 +203,16 @@ def test_a_queue_outage_mid_listing_gives_the_claims_back_for_the_next_run(
     """SQS refuses a whole batch (an outage past botocore's retries) while the poller sends it:
     the documents of that batch are claimed but not queued. The next run must queue them."""
     chaos = Chaos(monkeypatch, CALM)
-    original = InboxPoller._send_batch
+    original = QueueSender._send_batch
     calls = {"n": 0}
 
-    def send_batch(self: InboxPoller, batch: list[tuple[int, str]]) -> list[int]:
+    def send_batch(self: QueueSender, batch: list[tuple[int, str]]) -> list[int]:
         calls["n"] += 1
         if calls["n"] == 2:
             raise EndpointConnectionError(endpoint_url=stack.queue_url)
         return original(self, batch)
 
-    monkeypatch.setattr(InboxPoller, "_send_batch", send_batch)
+    monkeypatch.setattr(QueueSender, "_send_batch", send_batch)
     seeded = seed_snapshot(sim)
     with quiet_powertools(monkeypatch), handlers_env(monkeypatch, stack, sim) as (poller, proc):
         with pytest.raises(EndpointConnectionError):
@@ -234,29 +234,29 @@ def test_a_poller_killed_mid_listing_strands_nothing_beyond_the_claim_time(
     since the last send are marked queued but are not in the queue. The claim expires
     (CLAIM_TTL_SECONDS); the first run after that queues them."""
     chaos = Chaos(monkeypatch, CALM)
-    original_claim = Ledger.claim_for_queue
-    original_flush = InboxPoller._flush
+    original_claim = DocumentStates.claim_for_queue
+    original_flush = QueueSender.flush
     state = {"claims": 0, "dead": False, "killed": False}
 
-    def claim_for_queue(self: Ledger, document_id: int, *args: Any, **kwargs: Any) -> Any:
+    def claim_for_queue(self: DocumentStates, document_id: int, *args: Any, **kwargs: Any) -> Any:
         if not state["killed"] and state["claims"] == 13:
             state["dead"] = state["killed"] = True
             raise LambdaTimeout("the poller is killed")
         state["claims"] += 1
         return original_claim(self, document_id, *args, **kwargs)
 
-    def flush(self: InboxPoller, pending: list[tuple[int, str]], report: Any) -> None:
+    def flush(self: QueueSender, pending: list[tuple[int, str]], report: Any) -> None:
         if not state["dead"]:  # a killed process runs no finally block
             original_flush(self, pending, report)
 
-    monkeypatch.setattr(Ledger, "claim_for_queue", claim_for_queue)
-    monkeypatch.setattr(InboxPoller, "_flush", flush)
+    monkeypatch.setattr(DocumentStates, "claim_for_queue", claim_for_queue)
+    monkeypatch.setattr(QueueSender, "flush", flush)
     seeded = seed_snapshot(sim)
     with quiet_powertools(monkeypatch), handlers_env(monkeypatch, stack, sim) as (poller, proc):
         with pytest.raises(LambdaTimeout):
             poller.lambda_handler({"source": "schedule"}, FakeLambdaContext(300))
         state["dead"] = False
-        monkeypatch.setattr(InboxPoller, "_flush", original_flush)
+        monkeypatch.setattr(QueueSender, "flush", original_flush)
         run_until_settled(chaos, stack, poller, proc)
         stranded = [
             d for d in sim.state()["documents"] if d["inInbox"] and d["category"] in BOOKABLE

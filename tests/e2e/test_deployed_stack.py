@@ -62,7 +62,7 @@ def test_every_bookable_document_is_booked_exactly_once(deployed: LocalPipeline)
     for document in bookable:
         assert document["bookings"] == 1, document
         assert not document["inInbox"], document
-        state = ledger.state(document["id"])
+        state = ledger.states.state(document["id"])
         assert state is not None
         assert state.status is Status.BOOKED, document
 
@@ -76,20 +76,20 @@ def test_held_documents_are_untouched_and_held_with_their_reasons(
     for document in held:
         assert (document["puts"], document["bookings"]) == (0, 0), document
         assert document["inInbox"], document
-        state = ledger.state(document["id"])
+        state = ledger.states.state(document["id"])
         assert state is not None, document
         assert state.status is Status.HELD, document
         assert state.reasons, document
-        assert [e.kind for e in ledger.history(document["id"])][-1] == "held"
+        assert [e.kind for e in ledger.queries.history(document["id"])][-1] == "held"
     # A rejected document refused after a book call that met a fault is held as possibly
     # booked (its number kept), not dead-lettered: the client cannot tell it was not applied.
     uncertain = uncertain_refusals(deployed.simulator.requests())
     for doc_id in uncertain:
-        state = ledger.state(doc_id)
+        state = ledger.states.state(doc_id)
         assert state is not None, doc_id
         assert state.status is Status.HELD, doc_id
         assert any(r.startswith(f"{BOOK_UNCERTAIN}:") for r in state.reasons), state
-    assert {s.document_id for s in ledger.in_status(Status.HELD)} == {
+    assert {s.document_id for s in ledger.queries.in_status(Status.HELD)} == {
         d["id"] for d in held
     } | uncertain
 
@@ -106,7 +106,7 @@ def test_the_dlq_holds_exactly_the_rejected_documents_with_their_reason(
         assert letter.failure_reason, letter
         assert "locked by a pending approval" in letter.failure_reason, letter
         assert letter.error_type, letter
-        state = deployed.ledger.state(letter.document_id or 0)
+        state = deployed.ledger.states.state(letter.document_id or 0)
         assert state is not None, letter
         assert state.status is Status.FAILED, letter
     for document in by_category(deployed)["book_rejected"]:

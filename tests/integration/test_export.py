@@ -110,7 +110,7 @@ def test_the_digest_tells_what_the_pipeline_did(
     # Everything happened a moment ago: a digest an hour from now tells it.
     data = gather(ledger, now=time.time() + 3600)
     assert {b.state.document_id for b in data.booked} == set(booked_by_the_pipeline)
-    held = ledger.in_status(Status.HELD)
+    held = ledger.queries.in_status(Status.HELD)
     assert {s.document_id for s in data.held} == {s.document_id for s in held}
 
     message = compose(data, Health(requests=requests_before, budget=10_000), stack="books")

@@ -57,7 +57,7 @@ def test_every_document_is_booked_once_held_or_dead_lettered(
             assert document["bookings"] == 1, document
         elif category in HELD:
             assert (document["bookings"], document["puts"]) == (0, 0), document
-            held = ledger.state(doc_id)
+            held = ledger.states.state(doc_id)
             assert held is not None
             assert held.status is Status.HELD
             assert held.reasons, document
@@ -120,7 +120,7 @@ def test_a_held_document_fixed_in_lucca_is_queued_again_and_booked(
 
     assert again["enqueued"] == 1
     assert sim.document(mismatched["id"])["bookings"] == 1
-    history = Ledger(stack.dynamodb, stack.ledger_table).history(mismatched["id"])
+    history = Ledger(stack.dynamodb, stack.ledger_table).queries.history(mismatched["id"])
     kinds = [e.kind for e in history]
     assert (kinds[0], kinds[-1]) == ("held", "booked")
 
@@ -225,7 +225,7 @@ def test_a_dry_run_changes_nothing_and_the_real_run_then_books(
     needs_label = next(
         d["id"] for d in sim.state()["documents"] if d["category"] == "ready_needs_label"
     )
-    planned = ledger.history(needs_label)[-1]
+    planned = ledger.queries.history(needs_label)[-1]
     assert planned.kind == "dry_run"
     assert planned.detail["diff"], "the plan shows what would be PUT"
 
@@ -256,7 +256,7 @@ def test_an_updated_document_costs_a_get_a_put_and_a_book_and_one_as_it_is_its_b
         # The GET just before the PUT: the listing is not a body to PUT back.
         assert [asked[(doc_id, e)] for e in ("get", "put", "book")] == [1, 1, 1]
         # Nobody edited it: the item through the queue compares equal to the one read again.
-        updated = next(e for e in ledger.history(doc_id) if e.kind == "updated")
+        updated = next(e for e in ledger.queries.history(doc_id) if e.kind == "updated")
         assert "changedSinceListing" not in updated.detail
     for document in grouped["ready"] + grouped.get("credit_note", []):
         doc_id = document["id"]

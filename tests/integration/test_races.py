@@ -137,7 +137,7 @@ def test_two_documents_with_one_number_at_the_same_moment_book_one_and_hold_the_
     processors = []
     for _ in messages:
         ledger = world.ledger(Atomic(world.stack.dynamodb, lock))
-        claim = ledger.claim_number
+        claim = ledger.numbers.claim_number
 
         def wait_then_claim(
             *args: Any, _claim: Callable[..., int | None] = claim, **kwargs: Any
@@ -145,7 +145,7 @@ def test_two_documents_with_one_number_at_the_same_moment_book_one_and_hold_the_
             both_ready.wait()  # both passed the gate; neither has claimed the number yet
             return _claim(*args, **kwargs)
 
-        ledger.claim_number = wait_then_claim  # type: ignore[method-assign]
+        ledger.numbers.claim_number = wait_then_claim  # type: ignore[method-assign]
         processors.append(world.processor(ledger=ledger))
 
     results = run_together(

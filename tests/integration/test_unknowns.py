@@ -188,7 +188,7 @@ def unsettled(sim: Simulator, stack: Stack) -> list[int]:
     return [
         d["id"]
         for d in sim.state()["documents"]
-        if (state := ledger.state(d["id"])) is None or state.status not in settled
+        if (state := ledger.states.state(d["id"])) is None or state.status not in settled
     ]
 
 
@@ -225,7 +225,7 @@ def test_the_invariants_hold_under_each_setting(
     violations: list[str] = []
     for document in documents:
         doc_id, category, bookings = document["id"], document["category"], document["bookings"]
-        recorded = ledger.state(doc_id)
+        recorded = ledger.states.state(doc_id)
         status = recorded.status if recorded else None
         where = f"document {doc_id} ({category}, ledger {status})"
         if bookings > 1:
@@ -265,11 +265,11 @@ def test_the_invariants_hold_under_each_setting(
     assert booked[faulted["applied, redelivered"]] == 1
     assert booked[faulted["not applied, retried"]] == 1
     assert booked[faulted["rejected, retried"]] == 0
-    assert uncertain(ledger.state(faulted["rejected, retried"]))  # still listed: a person
+    assert uncertain(ledger.states.state(faulted["rejected, retried"]))  # still listed: a person
     if setting.one_page:
         # Booked unseen, then settled by a listing of the whole inbox, not by a guess.
         for name in ("applied, retried", "applied, redelivered"):
-            history = ledger.history(faulted[name])
+            history = ledger.queries.history(faulted[name])
             assert [e.kind for e in history][-2:] == ["held", "booked"], name
             assert "absent from a listing" in history[-1].detail["confirmedBy"]
     redelivered = faulted["not applied, redelivered"]
@@ -277,7 +277,7 @@ def test_the_invariants_hold_under_each_setting(
         assert booked[redelivered] == 1
     else:
         # No way to read it before booking again: held for a person, not booked blind.
-        assert (booked[redelivered], uncertain(ledger.state(redelivered))) == (0, True)
+        assert (booked[redelivered], uncertain(ledger.states.state(redelivered))) == (0, True)
 
 
 # --- the listing settles what the processor could not prove ----------------------------------
@@ -312,9 +312,11 @@ def test_only_a_listing_of_the_whole_inbox_at_once_confirms_a_booking(
     ledger = Ledger(stack.dynamodb, stack.ledger_table)
     reason = f"{BOOK_UNCERTAIN}: booking was refused after an earlier booking call of ours"
     for doc_id in (booked_booking, listed_booking):
-        ledger.record(doc_id, Status.BOOKING, "booking", modified_at=modified_at(sim, doc_id))
+        ledger.states.record(
+            doc_id, Status.BOOKING, "booking", modified_at=modified_at(sim, doc_id)
+        )
     for doc_id in (booked_held, listed_held):
-        ledger.record(
+        ledger.states.record(
             doc_id, Status.HELD, "held", modified_at=modified_at(sim, doc_id), reasons=[reason]
         )
     with httpx.Client(base_url=sim.url, headers=auth(sim)) as lucca:
@@ -327,15 +329,15 @@ def test_only_a_listing_of_the_whole_inbox_at_once_confirms_a_booking(
     expected = {booked_booking, booked_held} if confirms else set()
     assert set(report["confirmed"]) == expected
     for doc_id in (booked_booking, booked_held):
-        state = ledger.state(doc_id)
+        state = ledger.states.state(doc_id)
         assert state is not None
         assert (state.status is Status.BOOKED) is confirms
     for doc_id, status in ((listed_booking, Status.BOOKING), (listed_held, Status.HELD)):
-        state = ledger.state(doc_id)
+        state = ledger.states.state(doc_id)
         assert state is not None
         assert state.status is status  # still in the inbox: in flight, or for a person
     if confirms:
-        last = ledger.history(booked_held)[-1]
+        last = ledger.queries.history(booked_held)[-1]
         assert (last.kind, last.detail["was"]) == ("booked", "HELD")
         assert "left the inbox after our booking call" in last.detail["confirmedBy"]
 
@@ -345,16 +347,16 @@ def test_a_decision_taken_since_the_listing_began_wins_over_its_confirmation(
     stack: Stack,
 ) -> None:
     ledger = Ledger(stack.dynamodb, stack.ledger_table)
-    ledger.record(7, Status.BOOKING, "booking")
-    seen = ledger.state(7)
+    ledger.states.record(7, Status.BOOKING, "booking")
+    seen = ledger.states.state(7)
     assert seen is not None
-    ledger.record(7, Status.FAILED, "failed", reasons=["not in the inbox: book -> 404"])
+    ledger.states.record(7, Status.FAILED, "failed", reasons=["not in the inbox: book -> 404"])
 
-    assert not ledger.confirm_booked(seen, detail={"confirmedBy": "absent"})
-    state = ledger.state(7)
+    assert not ledger.states.confirm_booked(seen, detail={"confirmedBy": "absent"})
+    state = ledger.states.state(7)
     assert state is not None
     assert state.status is Status.FAILED
-    assert [e.kind for e in ledger.history(7)] == ["booking", "failed"]
+    assert [e.kind for e in ledger.queries.history(7)] == ["booking", "failed"]
 
 
 def modified_at(sim: Simulator, doc_id: int) -> str:

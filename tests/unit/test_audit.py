@@ -23,8 +23,8 @@ def ledger() -> Iterator[Ledger]:
 
 
 def test_a_booked_document_tells_its_whole_story(ledger: Ledger) -> None:
-    ledger.claim_for_queue(123, "m1", now=1_800_000_000, ttl_seconds=3600)
-    ledger.record(
+    ledger.states.claim_for_queue(123, "m1", now=1_800_000_000, ttl_seconds=3600)
+    ledger.states.record(
         123,
         Status.UPDATED,
         "updated",
@@ -34,8 +34,8 @@ def test_a_booked_document_tells_its_whole_story(ledger: Ledger) -> None:
             "requestIds": ["req-put"],
         },
     )
-    ledger.record(123, Status.BOOKING, "booking")
-    ledger.record(123, Status.BOOKED, "booked", detail={"requestIds": ["req-book"]})
+    ledger.states.record(123, Status.BOOKING, "booking")
+    ledger.states.record(123, Status.BOOKED, "booked", detail={"requestIds": ["req-book"]})
     text = audit.describe_document(ledger, 123)
     assert text.startswith("document 123: BOOKED")
     assert "rules: label from number" in text
@@ -51,8 +51,8 @@ def test_an_unknown_document_says_so(ledger: Ledger) -> None:
 def test_held_documents_are_listed_with_reasons(
     ledger: Ledger, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ledger.record(1, Status.HELD, "held", reasons=["amounts_mismatch: off by 1.50 EUR"])
-    ledger.record(2, Status.BOOKED, "booked")
+    ledger.states.record(1, Status.HELD, "held", reasons=["amounts_mismatch: off by 1.50 EUR"])
+    ledger.states.record(2, Status.BOOKED, "booked")
     text, rows = audit.describe_held(ledger)
     assert "1 document(s) held" in text
     assert "amounts_mismatch: off by 1.50 EUR" in text
@@ -79,10 +79,10 @@ BOOKED = document_summary(
 def filled(ledger: Ledger) -> Ledger:
     """Three bookings (the day before, the day, the day after) and a hold, at known times."""
     clock = [NOW]
-    at = Ledger(ledger._ddb, ledger.table, clock=lambda: clock[0])
+    at = Ledger(ledger.db.client, ledger.table, clock=lambda: clock[0])
     for document_id, when in ((40, NOW - 86400), (41, NOW), (42, NOW + 86400)):
         clock[0] = when - 2  # updated, then booking, then booked, a second apart
-        at.record(
+        at.states.record(
             document_id,
             Status.UPDATED,
             "updated",
@@ -96,9 +96,9 @@ def filled(ledger: Ledger) -> Ledger:
             },
         )
         clock[0] = when - 1
-        at.record(document_id, Status.BOOKING, "booking", summary=BOOKED)
+        at.states.record(document_id, Status.BOOKING, "booking", summary=BOOKED)
         clock[0] = when
-        at.record(
+        at.states.record(
             document_id,
             Status.BOOKED,
             "booked",
@@ -108,7 +108,7 @@ def filled(ledger: Ledger) -> Ledger:
     suspicious = DocumentSummary(
         document_number='=HYPERLINK("http://x")', including_taxes=Decimal("-12.5"), currency="EUR"
     )
-    at.record(
+    at.states.record(
         50,
         Status.HELD,
         "held",
@@ -116,7 +116,7 @@ def filled(ledger: Ledger) -> Ledger:
         summary=suspicious,
     )
     clock[0] = NOW  # looked at again today, held since three days
-    at.record(50, Status.HELD, "held", reasons=["amounts_mismatch: off by 1.50 EUR"])
+    at.states.record(50, Status.HELD, "held", reasons=["amounts_mismatch: off by 1.50 EUR"])
     return ledger
 
 

@@ -77,7 +77,7 @@ def assert_booked_once(sim: Simulator, stack: Stack, *doc_ids: int) -> None:
         document = sim.document(doc_id)
         assert document is not None
         assert document["bookings"] == 1, doc_id
-        state = ledger.state(doc_id)
+        state = ledger.states.state(doc_id)
         assert state is not None
         assert state.status is Status.BOOKED
 
@@ -196,7 +196,7 @@ def test_an_unknown_document_is_dead_lettered_at_once_and_the_batch_goes_on(
     letter = letters_by_document(stack)[999_999]
     assert letter["errorType"] == "NotFoundError"
     assert letter["failureReason"].startswith("not in the inbox: get -> 404")
-    state = Ledger(stack.dynamodb, stack.ledger_table).state(999_999)
+    state = Ledger(stack.dynamodb, stack.ledger_table).states.state(999_999)
     assert state is not None
     assert state.status is Status.FAILED
 
@@ -252,7 +252,7 @@ def test_a_document_booked_by_someone_else_is_dead_lettered_not_claimed(
     letter = letters_by_document(stack)[taken]
     assert letter["failureReason"].startswith("not in the inbox: ")
     assert letter["errorType"] == "NotFoundError"
-    state = Ledger(stack.dynamodb, stack.ledger_table).state(taken)
+    state = Ledger(stack.dynamodb, stack.ledger_table).states.state(taken)
     assert state is not None
     assert state.status is Status.FAILED
     assert_booked_once(sim, stack, *ready_ids(sim)[1:])
@@ -411,7 +411,7 @@ def test_a_value_lucca_added_holds_its_document_naming_it_and_no_other(
         drive_queue(stack, processor.lambda_handler, batch_size=10)
 
     assert (report["listed"], report["invalidItems"]) == (13, 0)
-    state = Ledger(stack.dynamodb, stack.ledger_table).state(90001)
+    state = Ledger(stack.dynamodb, stack.ledger_table).states.state(90001)
     assert state is not None
     assert state.status is Status.HELD
     (reason,) = [r for r in state.reasons if r.startswith("unknown_value:")]
@@ -435,7 +435,7 @@ def test_a_document_gone_from_the_inbox_is_never_recorded_as_booked(
         lucca.scripts["GET", DOCUMENT_PATH.format(id=gone)] = not_found
         drive_queue(stack, proc.lambda_handler, batch_size=10)
 
-    state = Ledger(stack.dynamodb, stack.ledger_table).state(gone)
+    state = Ledger(stack.dynamodb, stack.ledger_table).states.state(gone)
     assert state is not None
     assert state.status is Status.FAILED
     letter = letters_by_document(stack)[gone]
@@ -472,7 +472,7 @@ def test_a_booking_answered_2xx_with_any_body_is_a_success(
 
     assert_one_pass(drive)
     assert_booked_once(sim, stack, doc_id, *good)
-    last = Ledger(stack.dynamodb, stack.ledger_table).history(doc_id)[-1]
+    last = Ledger(stack.dynamodb, stack.ledger_table).queries.history(doc_id)[-1]
     assert last.kind == "booked"
     assert "confirmedBy" not in last.detail  # booked on its answer, not on a second look
     assert dead_letters(stack) == []

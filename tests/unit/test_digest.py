@@ -299,13 +299,13 @@ def record_at(ledger: Ledger, clock: Clock, at: float, document_id: int, status:
     kind = {Status.BOOKED: "booked", Status.HELD: "held", Status.FAILED: "failed"}[status]
     reasons = ["amounts_mismatch: off"] if status is Status.HELD else ["refused"]
     if status is Status.BOOKED:
-        ledger.record(
+        ledger.states.record(
             document_id,
             Status.UPDATED,
             "updated",
             detail={"rulesApplied": [LABEL], "diff": [], "requestIds": ["r"]},
         )
-    ledger.record(
+    ledger.states.record(
         document_id, status, kind, reasons=reasons, summary=summary(f"F-{document_id}", "10")
     )
 
@@ -318,7 +318,7 @@ def test_the_digest_tells_what_happened_since_the_last_one(clocked: tuple[Ledger
     record_at(ledger, clock, NOW - 4 * HOUR, 4, Status.FAILED)
     record_at(ledger, clock, NOW - 60, 5, Status.BOOKED)  # after the settle margin: next time
     clock.now = NOW - 10 * 60
-    ledger.claim_for_queue(6, "m", now=clock.now, ttl_seconds=3600)
+    ledger.states.claim_for_queue(6, "m", now=clock.now, ttl_seconds=3600)
 
     first = gather(ledger, now=NOW)
 

@@ -55,7 +55,7 @@ def test_a_booked_document_is_summarised_on_the_writes_already_made(
     # BOOKING and BOOKED, one event and one state update each: as many as without a summary.
     assert dynamodb_calls == {"GetItem": 1, "PutItem": 3, "UpdateItem": 2}
     assert lucca.requests(doc) == ["book"]
-    state = lucca.ledger.state(doc)
+    state = lucca.ledger.states.state(doc)
     assert state is not None
     assert state.status is Status.BOOKED
     assert state.summary == DocumentSummary(
@@ -88,7 +88,7 @@ def test_a_held_document_is_summarised_on_the_hold_write(
     assert result.outcome == "held"
     # The state read (the gate reads nothing); the hold's event and state update.
     assert dynamodb_calls == {"GetItem": 1, "PutItem": 1, "UpdateItem": 1}
-    state = lucca.ledger.state(doc)
+    state = lucca.ledger.states.state(doc)
     assert state is not None
     assert state.summary is not None
     summary = state.summary
@@ -117,11 +117,11 @@ def test_a_document_updated_then_booked_is_summarised_as_lucca_answered(lucca: L
     result = lucca.processor().process(message)
 
     assert (result.outcome, result.updated) == ("booked", True)
-    state = lucca.ledger.state(doc)
+    state = lucca.ledger.states.state(doc)
     assert state is not None
     assert state.summary is not None
     assert state.summary.document_number == "F-603"
-    trail = lucca.ledger.trail_of_booking(doc)
+    trail = lucca.ledger.queries.trail_of_booking(doc)
     assert trail.rules == ("accounting label from the invoice number",)
     assert {"field": "document.accountingLabel", "before": None, "after": "f 603"} in (
         trail.changes
@@ -155,10 +155,10 @@ def test_a_document_whose_update_is_refused_is_summarised_on_the_failure(
     with pytest.raises(DocumentFailed):
         lucca.processor().process(message)
 
-    state = lucca.ledger.state(doc)
+    state = lucca.ledger.states.state(doc)
     assert state is not None
     assert state.status is Status.FAILED
-    assert [e.kind for e in lucca.ledger.history(doc)] == ["failed"]
+    assert [e.kind for e in lucca.ledger.queries.history(doc)] == ["failed"]
     assert state.summary is not None
     assert (state.summary.document_number, state.summary.including_taxes) == (
         "F-604",

@@ -57,14 +57,14 @@ def booking_mark(world: World, document_id: int, *, held: bool = False) -> None:
     """A book call of ours may have booked it: ``BOOKING``, or held ``book_uncertain``."""
     if held:
         reason = f"{BOOK_UNCERTAIN}: the book of {document_id} may have gone through"
-        world.ledger().record(document_id, Status.HELD, "held", reasons=[reason])
+        world.ledger().states.record(document_id, Status.HELD, "held", reasons=[reason])
     else:
-        world.ledger().record(document_id, Status.BOOKING, "booking")
+        world.ledger().states.record(document_id, Status.BOOKING, "booking")
 
 
 def held_as_listed(world: World, document_id: int, reason: str, **record: Any) -> None:
     """The ledger holds the document, for ``reason``, at the version the listing shows now."""
-    world.ledger().record(
+    world.ledger().states.record(
         document_id,
         Status.HELD,
         "held",
@@ -125,7 +125,7 @@ def test_a_possible_booking_gone_from_a_whole_inbox_listing_is_recorded_booked(
     assert sorted(report.confirmed) == [702, 703]
     assert status(world, 701) is Status.BOOKING
     assert (status(world, 702), status(world, 703)) == (Status.BOOKED, Status.BOOKED)
-    (booked,) = [e for e in world.ledger().history(703) if e.kind == "booked"]
+    (booked,) = [e for e in world.ledger().queries.history(703) if e.kind == "booked"]
     assert booked.detail["confirmedBy"] == (
         "left the inbox after our booking call: absent from a listing of the whole inbox "
         f"started at {utc_iso(started)}"
@@ -134,7 +134,7 @@ def test_a_possible_booking_gone_from_a_whole_inbox_listing_is_recorded_booked(
     assert booked.detail["wasReasons"] == [
         f"{BOOK_UNCERTAIN}: the book of 703 may have gone through"
     ]
-    (booked,) = [e for e in world.ledger().history(702) if e.kind == "booked"]
+    (booked,) = [e for e in world.ledger().queries.history(702) if e.kind == "booked"]
     assert (booked.detail["was"], booked.detail["wasReasons"]) == ("BOOKING", [])
 
 
@@ -199,13 +199,15 @@ def test_a_failed_read_of_the_possible_bookings_costs_the_confirmation_not_the_p
     def fail() -> list[Any]:
         raise err()
 
-    monkeypatch.setattr(ledger, "uncertain_bookings", fail)
+    monkeypatch.setattr(ledger.queries, "uncertain_bookings", fail)
     warned = warnings(monkeypatch)
     report = poller(world, ledger=ledger).run()
 
     assert (report.enqueued, report.confirmed) == (1, [])
     assert status(world, 702) is Status.BOOKING
-    assert ledger.last_complete_listing(poller(world).listing_name) == utc_iso(world.clock.now)
+    assert ledger.markers.last_complete_listing(poller(world).listing_name) == utc_iso(
+        world.clock.now
+    )
     assert warned == [("uncertain bookings not read", True)]  # with the traceback
 
 
@@ -216,14 +218,14 @@ def test_a_failed_confirmation_of_one_document_goes_on_with_the_next(
     booking_mark(world, 703)
     world.clock.now += 60
     ledger = world.ledger()
-    confirm = ledger.confirm_booked
+    confirm = ledger.states.confirm_booked
 
     def first_fails(seen: Any, *, detail: dict[str, Any]) -> bool:
         if seen.document_id == 702:
             raise err()
         return confirm(seen, detail=detail)
 
-    monkeypatch.setattr(ledger, "confirm_booked", first_fails)
+    monkeypatch.setattr(ledger.states, "confirm_booked", first_fails)
     warned = warnings(monkeypatch)
     report = poller(world, ledger=ledger).run()
 
@@ -238,7 +240,7 @@ def test_a_decision_taken_meanwhile_is_not_reported_confirmed(
     booking_mark(world, 702)
     world.clock.now += 60
     ledger = world.ledger()
-    monkeypatch.setattr(ledger, "confirm_booked", lambda seen, *, detail: False)
+    monkeypatch.setattr(ledger.states, "confirm_booked", lambda seen, *, detail: False)
 
     assert poller(world, ledger=ledger).run().confirmed == []
 
@@ -347,14 +349,14 @@ def test_a_queued_document_refused_long_after_its_claim_is_no_booked_discrepancy
     report = poller(world).run()
 
     assert (dict(report.skipped), report.discrepancies) == ({"queued": 1}, [])
-    assert world.ledger().in_status(Status.DISCREPANCY) == []
+    assert world.ledger().queries.in_status(Status.DISCREPANCY) == []
 
 
 def test_a_booked_document_still_listed_is_a_discrepancy_once_the_grace_is_exactly_over(
     world: World,
 ) -> None:
     world.add(713)
-    world.ledger().record(713, Status.BOOKED, "booked")
+    world.ledger().states.record(713, Status.BOOKED, "booked")
     world.clock.now += 900
 
     assert poller(world).run().discrepancies == [713]
@@ -362,7 +364,7 @@ def test_a_booked_document_still_listed_is_a_discrepancy_once_the_grace_is_exact
 
 def test_a_booking_within_the_grace_is_remembered_until_the_grace_is_over(world: World) -> None:
     world.add(714)
-    world.ledger().record(714, Status.BOOKED, "booked")
+    world.ledger().states.record(714, Status.BOOKED, "booked")
     world.clock.now += 600
     warm = poller(world)
     assert warm.run().discrepancies == []
@@ -444,7 +446,7 @@ def test_a_message_sqs_keeps_refusing_gives_back_its_claim_only(
     assert (report.send_failed, report.enqueued) == (len(refuse), 3 - len(refuse))
     assert len(sqs.batches) == 3  # sent again twice, then given up
     for doc in (724, 725, 726):
-        state = world.ledger().state(doc)
+        state = world.ledger().states.state(doc)
         if str(doc) in refuse:
             assert state is None  # the claim given back: the next poll queues it at once
         else:
@@ -472,7 +474,7 @@ def test_each_batch_call_holds_at_most_ten_messages_and_256_kib(
     sqs = RecordingSqs()
     report = PollReport()
 
-    poller(world, sqs=sqs)._flush(pending(*sizes), report)
+    poller(world, sqs=sqs)._compose().queue.flush(pending(*sizes), report)
 
     assert [len(batch) for batch in sqs.batches] == batches
     assert report.enqueued == len(sizes)
@@ -503,7 +505,9 @@ def test_a_refused_document_takes_no_room_in_the_queue(world: World) -> None:
 
 def test_a_dry_run_does_not_queue_again_a_document_it_planned_unchanged(world: World) -> None:
     doc = world.add(745)
-    world.ledger().record(doc, Status.PLANNED, "planned", modified_at=stamp(world.listed(doc)))
+    world.ledger().states.record(
+        doc, Status.PLANNED, "planned", modified_at=stamp(world.listed(doc))
+    )
 
     report = poller(world, dry_run=True).run()
 
@@ -587,7 +591,9 @@ def test_a_poll_whose_messages_cannot_be_sent_gives_every_claim_back(world: Worl
         down.run()
 
     assert len(sqs.batches) == 1  # the walk stops at the first failed send
-    assert [world.ledger().state(doc) for doc in docs] == [None] * 12  # queued at once next time
+    assert [world.ledger().states.state(doc) for doc in docs] == [
+        None
+    ] * 12  # queued at once next time
     world.clock.now += 300
     assert poller(world, sqs=RecordingSqs()).run().enqueued == 12
 
@@ -596,7 +602,7 @@ def test_a_requeued_document_whose_message_is_refused_gets_its_state_back(world:
     """Its claim given back restores what the claim replaced: the hold and its reasons."""
     doc = world.add(780)
     reason = "needs_review: a person looks at it"
-    world.ledger().record(
+    world.ledger().states.record(
         doc, Status.HELD, "held", modified_at="an older version", reasons=[reason]
     )
 

@@ -38,8 +38,8 @@ def book_by_hand(lucca: Lucca, document_id: int) -> None:
 def test_a_document_gone_after_our_booking_mark_is_held_as_possibly_booked(lucca: Lucca) -> None:
     """Our earlier call may be what booked it: not a failure, not the DLQ, the number kept."""
     doc = lucca.add(601, accountingLabel="Paper", dueDate="2026-11-01")
-    assert lucca.ledger.claim_number(SCOPE, f"F-{doc}", doc) is None
-    lucca.ledger.record(doc, Status.BOOKING, "booking", modified_at="m1")
+    assert lucca.ledger.numbers.claim_number(SCOPE, f"F-{doc}", doc) is None
+    lucca.ledger.states.record(doc, Status.BOOKING, "booking", modified_at="m1")
     book_by_hand(lucca, doc)
 
     result = lucca.processor().process(DocumentMessage(documentId=doc))
@@ -47,11 +47,11 @@ def test_a_document_gone_after_our_booking_mark_is_held_as_possibly_booked(lucca
     assert result.outcome == "held"
     assert reason_codes(result) == [BOOK_UNCERTAIN]
     assert str(doc) in result.reasons[0]
-    state = lucca.ledger.state(doc)
+    state = lucca.ledger.states.state(doc)
     assert state is not None
     assert (state.status, state.reasons) == (Status.HELD, result.reasons)
     assert lucca.claim_holder(doc) == doc
-    assert lucca.ledger.history(doc)[-1].detail["errorType"] == "NotFoundError"
+    assert lucca.ledger.queries.history(doc)[-1].detail["errorType"] == "NotFoundError"
 
 
 def test_a_document_gone_with_no_booking_of_ours_fails_naming_why(lucca: Lucca) -> None:
@@ -61,12 +61,12 @@ def test_a_document_gone_with_no_booking_of_ours_fails_naming_why(lucca: Lucca) 
     with pytest.raises(DocumentFailed, match="not in the inbox"):
         lucca.processor().process(DocumentMessage(documentId=doc))
 
-    state = lucca.ledger.state(doc)
+    state = lucca.ledger.states.state(doc)
     assert state is not None
     assert state.status is Status.FAILED
     (reason,) = state.reasons
     assert reason.startswith("not in the inbox")
-    event = lucca.ledger.history(doc)[-1]
+    event = lucca.ledger.queries.history(doc)[-1]
     assert (event.kind, event.detail["errorType"]) == ("failed", "NotFoundError")
 
 
@@ -85,7 +85,7 @@ def test_the_booking_mark_records_the_version_and_summary_it_books(lucca: Lucca)
     with pytest.raises(RetryableError):  # the message comes back; this attempt ends here
         lucca.processor().process(message)
 
-    state = lucca.ledger.state(doc)
+    state = lucca.ledger.states.state(doc)
     assert state is not None
     assert state.status is Status.BOOKING
     assert message.item is not None
@@ -93,7 +93,7 @@ def test_the_booking_mark_records_the_version_and_summary_it_books(lucca: Lucca)
     assert state.modified_at == message.item.changed_at.isoformat()
     assert state.summary is not None
     assert state.summary.document_number == f"F-{doc}"
-    assert [event.kind for event in lucca.ledger.history(doc)][-1] == "booking"
+    assert [event.kind for event in lucca.ledger.queries.history(doc)][-1] == "booking"
     assert lucca.claim_holder(doc) == doc  # it may be booked: the number stays
 
 
@@ -101,8 +101,8 @@ def test_a_refused_update_after_our_booking_mark_keeps_the_number(lucca: Lucca) 
     """The earlier attempt's book may have gone through: its number must go on blocking
     another document that carries it, whatever this attempt meets before booking."""
     doc = lucca.add(604)  # the example rules change it: this attempt PUTs before booking
-    assert lucca.ledger.claim_number(SCOPE, f"F-{doc}", doc) is None
-    lucca.ledger.record(doc, Status.BOOKING, "booking", modified_at="m1")
+    assert lucca.ledger.numbers.claim_number(SCOPE, f"F-{doc}", doc) is None
+    lucca.ledger.states.record(doc, Status.BOOKING, "booking", modified_at="m1")
     lucca.transport.after.append(refuse("put", 400))
     with pytest.raises(DocumentFailed):
         lucca.processor().process(DocumentMessage(documentId=doc))
@@ -126,7 +126,7 @@ def test_a_message_for_a_document_the_ledger_booked_books_nothing_and_asks_nothi
     """A redelivered or replayed message: answered from the ledger, no request to Lucca."""
     doc = lucca.add(606, accountingLabel="Paper", dueDate="2026-11-01")
     message = lucca.listed(doc)
-    lucca.ledger.record(doc, Status.BOOKED, "booked", modified_at="m1")
+    lucca.ledger.states.record(doc, Status.BOOKED, "booked", modified_at="m1")
 
     result = lucca.processor().process(message)
 
@@ -155,7 +155,7 @@ def test_a_busy_budget_defers_the_document_for_its_wait_before_any_request(
     assert deferred.value.reason == "request budget busy"
     assert deferred.value.delay_seconds == pytest.approx(45)
     assert lucca.requests(doc) == []
-    assert lucca.ledger.state(doc) is None  # no BOOKING mark: no book call can have gone out
+    assert lucca.ledger.states.state(doc) is None  # no BOOKING mark: no book call can have gone out
 
 
 # --- added with mutation/RESULTS-processor-poller.md: the book call and what it leaves -------
@@ -183,7 +183,7 @@ def test_a_book_only_the_limiter_refused_leaves_no_booking_mark(
     doc = lucca.add(611, **changes)
     message = lucca.listed(doc)
     if before is not None:
-        lucca.ledger.record(doc, before, "updated", modified_at="m1")
+        lucca.ledger.states.record(doc, before, "updated", modified_at="m1")
         message = DocumentMessage(documentId=doc)
     limiter_refuses_every_book(lucca)
     rules = load_rules(None) if changes else None  # no rules: booked as it is, no PUT
@@ -193,10 +193,10 @@ def test_a_book_only_the_limiter_refused_leaves_no_booking_mark(
 
     assert lucca.document(doc)["bookings"] == 0
     assert ("put" in lucca.requests(doc)) is (not changes)
-    state = lucca.ledger.state(doc)
+    state = lucca.ledger.states.state(doc)
     assert state is not None
     assert state.status is after  # no BOOKING: no book call can have been applied
-    event = lucca.ledger.history(doc)[-1]
+    event = lucca.ledger.queries.history(doc)[-1]
     assert (event.kind, event.detail["because"]) == (
         "booking not sent",
         "no book call reached Lucca",
@@ -206,17 +206,17 @@ def test_a_book_only_the_limiter_refused_leaves_no_booking_mark(
 def test_a_book_the_limiter_refused_after_our_booking_mark_keeps_the_mark(lucca: Lucca) -> None:
     """The earlier attempt's call may have booked it: the mark (and the number) stay."""
     doc = lucca.add(612, accountingLabel="Paper", dueDate="2026-11-01")
-    assert lucca.ledger.claim_number(SCOPE, f"F-{doc}", doc) is None
-    lucca.ledger.record(doc, Status.BOOKING, "booking", modified_at="m1")
+    assert lucca.ledger.numbers.claim_number(SCOPE, f"F-{doc}", doc) is None
+    lucca.ledger.states.record(doc, Status.BOOKING, "booking", modified_at="m1")
     limiter_refuses_every_book(lucca)
 
     with pytest.raises(RetryableError):
         lucca.processor().process(DocumentMessage(documentId=doc))
 
-    state = lucca.ledger.state(doc)
+    state = lucca.ledger.states.state(doc)
     assert state is not None
     assert state.status is Status.BOOKING
-    assert "booking not sent" not in [event.kind for event in lucca.ledger.history(doc)]
+    assert "booking not sent" not in [event.kind for event in lucca.ledger.queries.history(doc)]
     assert lucca.claim_holder(doc) == doc
 
 
@@ -233,7 +233,7 @@ def test_a_warm_instance_takes_a_refusal_of_its_only_book_for_proof(lucca: Lucca
         processor.process(lucca.listed(second))
 
     assert failed.value.document_id == second
-    assert lucca.ledger.state(second).status is Status.FAILED  # type: ignore[union-attr]
+    assert lucca.ledger.states.state(second).status is Status.FAILED  # type: ignore[union-attr]
     assert lucca.claim_holder(second) is None
     assert lucca.document(second)["bookings"] == 0
 
@@ -247,7 +247,7 @@ def test_a_booked_document_is_recorded_with_the_rules_and_requests_that_booked_i
 
     assert (result.document_id, result.outcome, result.updated) == (doc, "booked", True)
     assert lucca.document(doc)["bookings"] == 1
-    booked = lucca.ledger.history(doc)[-1]
+    booked = lucca.ledger.queries.history(doc)[-1]
     assert booked.kind == "booked"
     assert booked.detail["rulesApplied"]
     assert booked.detail["requestIds"] == list(result.request_ids)
@@ -270,8 +270,8 @@ def test_a_refused_read_after_our_booking_mark_is_held_as_possibly_booked(lucca:
     """The tenant may not serve the inferred GET: after a book call of ours that is no
     reason to dead-letter (a replay would book blind)."""
     doc = lucca.add(616, accountingLabel="Paper", dueDate="2026-11-01")
-    assert lucca.ledger.claim_number(SCOPE, f"F-{doc}", doc) is None
-    lucca.ledger.record(doc, Status.BOOKING, "booking", modified_at="m1")
+    assert lucca.ledger.numbers.claim_number(SCOPE, f"F-{doc}", doc) is None
+    lucca.ledger.states.record(doc, Status.BOOKING, "booking", modified_at="m1")
     lucca.transport.after.append(refuse("get", 405))
 
     result = lucca.processor().process(DocumentMessage(documentId=doc))
@@ -280,10 +280,10 @@ def test_a_refused_read_after_our_booking_mark_is_held_as_possibly_booked(lucca:
     assert reason_codes(result) == [BOOK_UNCERTAIN]
     assert f"shows document {doc} " in result.reasons[0]
     assert "405" in result.reasons[0]
-    state = lucca.ledger.state(doc)
+    state = lucca.ledger.states.state(doc)
     assert state is not None
     assert (state.status, state.reasons) == (Status.HELD, result.reasons)
-    event = lucca.ledger.history(doc)[-1]
+    event = lucca.ledger.queries.history(doc)[-1]
     assert (event.kind, event.detail["errorType"], event.detail["status"]) == (
         "held",
         "PermanentError",
@@ -299,8 +299,8 @@ def test_a_book_refused_after_our_booking_mark_is_held_with_what_lucca_answered(
     lucca: Lucca,
 ) -> None:
     doc = lucca.add(617, accountingLabel="Paper", dueDate="2026-11-01")
-    assert lucca.ledger.claim_number(SCOPE, f"F-{doc}", doc) is None
-    lucca.ledger.record(doc, Status.BOOKING, "booking", modified_at="m1")
+    assert lucca.ledger.numbers.claim_number(SCOPE, f"F-{doc}", doc) is None
+    lucca.ledger.states.record(doc, Status.BOOKING, "booking", modified_at="m1")
     lucca.app.touch(doc, {}, "book_rejected")
 
     result = lucca.processor().process(DocumentMessage(documentId=doc))
@@ -310,13 +310,13 @@ def test_a_book_refused_after_our_booking_mark_is_held_with_what_lucca_answered(
     assert reason.startswith(f"{BOOK_UNCERTAIN}: Lucca answered ")
     assert "Lucca answered None" not in reason
     assert f"shows document {doc} " in reason
-    state = lucca.ledger.state(doc)
+    state = lucca.ledger.states.state(doc)
     assert state is not None
     assert state.status is Status.HELD
     item = lucca.state_item(doc)  # neither time nor new rules tell: a listing or a person does
     assert "recheckAt" not in item
     assert "configVersion" not in item
-    event = lucca.ledger.history(doc)[-1]
+    event = lucca.ledger.queries.history(doc)[-1]
     assert event.kind == "held"
     assert event.detail["errorType"] != "NoneType"
     assert event.detail["status"] in (400, 409, 422)
@@ -339,11 +339,11 @@ def test_a_second_document_with_a_claimed_invoice_number_is_held_naming_the_firs
         f"duplicate_number: invoice number F-77 is also used by document {first} "
         "(same purchase 90)",
     )
-    state = lucca.ledger.state(second)
+    state = lucca.ledger.states.state(second)
     assert state is not None
     assert (state.status, state.reasons) == (Status.HELD, result.reasons)
     assert lucca.document(second)["bookings"] == 0
-    assert lucca.ledger.find_duplicate(SCOPE, "F-77", document_id=-1) == first
+    assert lucca.ledger.numbers.find_duplicate(SCOPE, "F-77", document_id=-1) == first
 
 
 def test_a_document_gone_with_no_booking_of_ours_is_dead_lettered_by_name(lucca: Lucca) -> None:

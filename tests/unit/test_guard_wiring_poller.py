@@ -70,7 +70,7 @@ def ledger_of(stack: Stack, clock: FakeClock) -> Ledger:
 
 
 def status(stack: Stack, clock: FakeClock, document_id: int) -> Status | None:
-    state = ledger_of(stack, clock).state(document_id)
+    state = ledger_of(stack, clock).states.state(document_id)
     return None if state is None else state.status
 
 
@@ -105,7 +105,7 @@ def hold(
     stack: Stack, clock: FakeClock, document_id: int, config: str, *, recheck_in: float = 86400
 ) -> None:
     """A hold decided on the document as listed now, under ``config``."""
-    ledger_of(stack, clock).record(
+    ledger_of(stack, clock).states.record(
         document_id,
         Status.HELD,
         "held",
@@ -168,8 +168,8 @@ def test_a_dry_run_does_not_queue_its_plans_again_nor_record_bookings_from_the_l
 ) -> None:
     ledger = ledger_of(stack, clock)
     # Planned by a dry run, unchanged since; a book call of ours that may have gone through.
-    ledger.record(501, Status.PLANNED, "planned", modified_at=stamp(501))
-    ledger.record(502, Status.BOOKING, "booking")
+    ledger.states.record(501, Status.PLANNED, "planned", modified_at=stamp(501))
+    ledger.states.record(502, Status.BOOKING, "booking")
     clock.now += 60
     lucca = Lucca(inbox(501, 503))  # the whole inbox, in one answer: 502 has left it
     runtime = poller(stack, clock, lucca, DRY_RUN=str(dry_run).lower())
@@ -300,7 +300,7 @@ def test_a_booked_document_still_listed_past_the_listing_freshness_is_a_discrepa
 ) -> None:
     """The grace is the pipeline's ``LISTING_FRESH_SECONDS`` (here 60 s, not the default 900):
     past it, a booking should show in Lucca; still listed, Lucca did not book it."""
-    ledger_of(stack, clock).record(501, Status.BOOKED, "booked")
+    ledger_of(stack, clock).states.record(501, Status.BOOKED, "booked")
     clock.now += 30
     runtime = poller(stack, clock, Lucca(inbox(501)), LISTING_FRESH_SECONDS="60")
 
@@ -324,7 +324,7 @@ def test_a_run_that_fails_for_good_logs_what_it_did_and_its_discrepancies(
     emitted: list[tuple[str, str, float]],
     logs: JsonLines,
 ) -> None:
-    ledger_of(stack, clock).record(501, Status.BOOKED, "booked")
+    ledger_of(stack, clock).states.record(501, Status.BOOKED, "booked")
     clock.now += 901
     lucca = Lucca(inbox(501, 502, count=3), 401)  # page 2: the key was revoked meanwhile
     runtime = poller(stack, clock, lucca, PAGE_SIZE="2")
@@ -419,7 +419,7 @@ def test_a_lease_not_given_back_is_a_warning_with_its_traceback_not_a_failed_pol
         raise RuntimeError("DynamoDB is having a bad day")
 
     runtime = poller(stack, clock, Lucca(EMPTY_INBOX))
-    monkeypatch.setattr(runtime.ledger, "release_lease", broken)
+    monkeypatch.setattr(runtime.ledger.leases, "release_lease", broken)
 
     assert runtime.poll(five_minutes).stopped_because == "empty page"
 
@@ -429,7 +429,7 @@ def test_a_lease_not_given_back_is_a_warning_with_its_traceback_not_a_failed_pol
     assert line["exception"].startswith("Traceback (most recent call last):")
     assert line["exception"].endswith("RuntimeError: DynamoDB is having a bad day")
     failing = poller(stack, clock, Lucca(401))
-    monkeypatch.setattr(failing.ledger, "release_lease", broken)
+    monkeypatch.setattr(failing.ledger.leases, "release_lease", broken)
     clock.now += 301  # the first lease, never given back, has lapsed
     with pytest.raises(AuthError):  # the poll's own error, not hidden by the lease's
         failing.poll(five_minutes)
@@ -450,7 +450,7 @@ def test_the_lease_lasts_at_most_lambdas_longest_timeout(stack: Stack, clock: Fa
 def test_a_run_refused_the_lease_logs_who_holds_it_until_when(
     stack: Stack, clock: FakeClock, logs: JsonLines
 ) -> None:
-    ledger_of(stack, clock).acquire_lease(POLLER_LEASE, "req-other", NOW + 300)
+    ledger_of(stack, clock).leases.acquire_lease(POLLER_LEASE, "req-other", NOW + 300)
 
     report = poller(stack, clock, Lucca(EMPTY_INBOX)).poll(five_minutes, "req-1")
 
@@ -489,7 +489,7 @@ def test_a_failed_count_is_a_warning_with_its_traceback(
     def broken(status: Status) -> int:
         raise RuntimeError("DynamoDB is having a bad day")
 
-    monkeypatch.setattr(runtime.ledger, "count_in_status", broken)
+    monkeypatch.setattr(runtime.ledger.queries, "count_in_status", broken)
 
     assert runtime.poll(five_minutes).stopped_because == "empty page"
 

@@ -219,7 +219,7 @@ def test_a_booked_record_is_answered_counted_and_logged_with_its_result(
 
     result = runtime.handle_record(world.listed(doc).model_dump_json(), "m-1")
 
-    (booked,) = [event for event in world.ledger().history(doc) if event.kind == "booked"]
+    (booked,) = [event for event in world.ledger().queries.history(doc) if event.kind == "booked"]
     assert result == {
         "documentId": doc,
         "outcome": "booked",
@@ -257,7 +257,7 @@ def test_each_outcome_has_its_own_metric(
         runtime = started(world, DRY_RUN="true")
     else:
         doc = world.add(705, **COMPLETE)
-        world.ledger().record(doc, Status.BOOKED, "booked")
+        world.ledger().states.record(doc, Status.BOOKED, "booked")
         runtime = started(world)
 
     result = runtime.handle_record(world.listed(doc).model_dump_json(), "m-1")
@@ -442,7 +442,11 @@ def test_the_last_delivery_still_failing_dead_letters_the_document_and_records_i
     one, is what names the document in the digest (nothing else was read)."""
     doc = world.add(712, **COMPLETE)
     message = world.listed(doc)
-    assert world.ledger().claim_for_queue(doc, stamp(message), now=NOW, ttl_seconds=3600).claimed
+    assert (
+        world.ledger()
+        .states.claim_for_queue(doc, stamp(message), now=NOW, ttl_seconds=3600)
+        .claimed
+    )
     body = message.model_dump_json() if listed else bare(doc)
     world.clock.sleep(1200)  # the listing is older than LISTING_FRESH_SECONDS (900)
     sent = RecordingSqs(world.stack.sqs)
@@ -467,7 +471,7 @@ def test_the_last_delivery_still_failing_dead_letters_the_document_and_records_i
     else:
         assert state.summary is None
     assert state_item(world, doc)["recheckAt"] == {"N": str(int(world.clock.now + 7200))}
-    (failed,) = [event for event in world.ledger().history(doc) if event.kind == "failed"]
+    (failed,) = [event for event in world.ledger().queries.history(doc) if event.kind == "failed"]
     assert failed.detail["status"] == Status.FAILED.value
     assert failed.detail["reasons"] == [reason]
     assert names(emitted) == ["DocumentsDeadLettered"]
@@ -484,9 +488,11 @@ def test_the_last_delivery_after_a_booking_call_of_ours_keeps_the_state_and_says
     doc = world.add(713, **COMPLETE)
     ledger = world.ledger()
     if earlier == "BOOKING mark":
-        ledger.record(doc, Status.BOOKING, "booking", modified_at="m1")
+        ledger.states.record(doc, Status.BOOKING, "booking", modified_at="m1")
     else:
-        ledger.record(doc, Status.HELD, "held", reasons=[f"{BOOK_UNCERTAIN}: Lucca answered 409"])
+        ledger.states.record(
+            doc, Status.HELD, "held", reasons=[f"{BOOK_UNCERTAIN}: Lucca answered 409"]
+        )
     before = world.state(doc)
     sent = RecordingSqs(world.stack.sqs)
     body = bare(doc)
@@ -504,7 +510,7 @@ def test_the_last_delivery_after_a_booking_call_of_ours_keeps_the_state_and_says
     ]
     after = world.state(doc)
     assert (after.status, after.reasons) == (before.status, before.reasons)
-    assert "failed" not in [event.kind for event in world.ledger().history(doc)]
+    assert "failed" not in [event.kind for event in world.ledger().queries.history(doc)]
 
 
 # --- deferral: not now, and not a failure ------------------------------------------------------
@@ -581,7 +587,9 @@ def test_a_deferred_document_is_sent_again_later_and_never_counts_towards_the_dl
     message = (DocumentMessage(documentId=doc) if by_id else listed).model_copy(
         update={"deferrals": 2}
     )
-    assert world.ledger().claim_for_queue(doc, stamp(listed), now=NOW, ttl_seconds=3600).claimed
+    assert (
+        world.ledger().states.claim_for_queue(doc, stamp(listed), now=NOW, ttl_seconds=3600).claimed
+    )
     sent = RecordingSqs(world.stack.sqs)
     lucca = world.transport()
     if by_id:
@@ -764,7 +772,7 @@ def test_the_ledger_keeps_entries_for_the_retention_days_stamped_on_the_runtimes
         world.listed(doc).model_dump_json(), "m-1"
     )
 
-    events = world.ledger().history(doc)
+    events = world.ledger().queries.history(doc)
     assert [event.at for event in events] == [utc_iso(NOW)] * len(events)
     expiries = {int(item["expiresAt"]["N"]) for item in event_items(world, doc)}
     assert expiries == {int(NOW) + 30 * 86400}

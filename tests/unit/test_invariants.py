@@ -180,13 +180,13 @@ class World:
         return detail["bookings"], detail["bookAttempts"]
 
     def state(self, document_id: int) -> DocumentState:
-        found = self.ledger().state(document_id)
+        found = self.ledger().states.state(document_id)
         assert found is not None
         return found
 
     def claim_holder(self, number: str) -> int | None:
         """Who holds ``number`` in the purchase's scope, asked as another document would."""
-        return self.ledger().find_duplicate(SCOPE, number, document_id=-1)
+        return self.ledger().numbers.find_duplicate(SCOPE, number, document_id=-1)
 
     def requests(self, document_id: int) -> list[str]:
         return [e["endpoint"] for e in self.app.requests() if e["documentId"] == document_id]
@@ -238,7 +238,7 @@ def stamp(message: DocumentMessage) -> str:
 
 
 def kinds(world: World, document_id: int) -> list[str]:
-    return [event.kind for event in world.ledger().history(document_id)]
+    return [event.kind for event in world.ledger().queries.history(document_id)]
 
 
 # --- the BOOKING mark before the book call ----------------------------------------------------
@@ -279,8 +279,8 @@ def test_a_document_gone_from_the_inbox_while_booking_is_booked_once_the_listing
     message = world.listed(doc)
     ledger = world.ledger()
     assert message.item is not None
-    assert ledger.claim_number(SCOPE, "F-602", doc) is None
-    ledger.record(doc, Status.BOOKING, "booking", summary=summarize(message.item))
+    assert ledger.numbers.claim_number(SCOPE, "F-602", doc) is None
+    ledger.states.record(doc, Status.BOOKING, "booking", summary=summarize(message.item))
     world.client().book_document(doc)  # the earlier attempt's call, its answer lost
     before = len(world.requests(doc))
 
@@ -299,7 +299,7 @@ def test_a_document_gone_from_the_inbox_while_booking_is_booked_once_the_listing
     assert world.poll() == [doc]
     assert world.state(doc).status is Status.BOOKED
     assert world.requests(doc)[before:] == ["get"]  # the listing asked nothing of the document
-    (booked,) = [e for e in world.ledger().history(doc) if e.kind == "booked"]
+    (booked,) = [e for e in world.ledger().queries.history(doc) if e.kind == "booked"]
     assert "left the inbox" in booked.detail["confirmedBy"]
 
 
@@ -314,8 +314,8 @@ def test_a_book_refused_after_a_possible_booking_is_held_while_still_in_the_inbo
     lucca = world.transport()
     if earlier == "a BOOKING mark":
         world.app.touch(doc, {}, "book_rejected")
-        assert world.ledger().claim_number(SCOPE, "F-603", doc) is None
-        world.ledger().record(doc, Status.BOOKING, "booking")
+        assert world.ledger().numbers.claim_number(SCOPE, "F-603", doc) is None
+        world.ledger().states.record(doc, Status.BOOKING, "booking")
         message = DocumentMessage(documentId=doc)
     else:
         message = world.listed(doc)
@@ -431,16 +431,16 @@ def test_a_document_in_progress_is_queued_again_only_once_its_claim_time_is_over
     world: World, status: Status
 ) -> None:
     ledger = world.ledger()
-    assert ledger.claim_for_queue(1, "m1", now=NOW, ttl_seconds=3600).claimed
-    ledger.record(1, status, status.lower(), modified_at="m1")  # an instance is on it, now
+    assert ledger.states.claim_for_queue(1, "m1", now=NOW, ttl_seconds=3600).claimed
+    ledger.states.record(1, status, status.lower(), modified_at="m1")  # an instance is on it, now
 
     world.clock.now = NOW + 300  # the next poll lists it again
-    during = ledger.claim_for_queue(1, "m1", now=world.clock.now, ttl_seconds=3600)
+    during = ledger.states.claim_for_queue(1, "m1", now=world.clock.now, ttl_seconds=3600)
     assert (during.claimed, during.previous) == (False, status)  # one instance at a time
     assert during.retry_after == NOW + 3600
 
     world.clock.now = NOW + 3601  # that instance died: the claim time is over
-    stuck = ledger.claim_for_queue(1, "m1", now=world.clock.now, ttl_seconds=3600)
+    stuck = ledger.states.claim_for_queue(1, "m1", now=world.clock.now, ttl_seconds=3600)
     assert (stuck.claimed, stuck.previous) == (True, status)  # not stranded
 
 
@@ -456,7 +456,7 @@ def test_a_poll_while_a_document_is_being_booked_queues_it_no_second_time(world:
     )
     assert poller.run().enqueued == 1
     world.clock.now += 60
-    world.ledger().record(doc, Status.BOOKING, "booking")  # the processor took it
+    world.ledger().states.record(doc, Status.BOOKING, "booking")  # the processor took it
     world.clock.now += 300
 
     again = poller.run()
@@ -561,7 +561,7 @@ def test_a_deferred_document_comes_back_later_without_burning_a_receive(
     assert world.bookings(doc) == (0, 0)
     # Still on its way: the poller does not queue it a second time meanwhile.
     assert world.state(doc).queued_until == NOW + delay + 3600
-    claim = world.ledger().claim_for_queue(
+    claim = world.ledger().states.claim_for_queue(
         doc, stamp(message), now=NOW + delay + 60, ttl_seconds=3600
     )
     assert not claim.claimed
@@ -622,7 +622,11 @@ def test_retries_exhausted_dead_letter_the_document_with_its_reason_and_it_comes
 ) -> None:
     doc = world.add(612, **COMPLETE)
     message = world.listed(doc)
-    assert world.ledger().claim_for_queue(doc, stamp(message), now=NOW, ttl_seconds=3600).claimed
+    assert (
+        world.ledger()
+        .states.claim_for_queue(doc, stamp(message), now=NOW, ttl_seconds=3600)
+        .claimed
+    )
     body = message.model_dump_json()
     lucca = world.transport()
     outage = [True]
@@ -658,10 +662,10 @@ def test_retries_exhausted_dead_letter_the_document_with_its_reason_and_it_comes
     outage[0] = False
     modified = stamp(message)
     ledger = world.ledger()
-    soon = ledger.claim_for_queue(doc, modified, now=world.clock.now + 60, ttl_seconds=3600)
+    soon = ledger.states.claim_for_queue(doc, modified, now=world.clock.now + 60, ttl_seconds=3600)
     assert not soon.claimed
     later = world.clock.now + 21600 + 1
-    assert ledger.claim_for_queue(doc, modified, now=later, ttl_seconds=3600).claimed
+    assert ledger.states.claim_for_queue(doc, modified, now=later, ttl_seconds=3600).claimed
 
 
 def test_retries_exhausted_after_a_book_that_went_through_end_booked_once_listed_gone(
@@ -720,7 +724,7 @@ def test_a_second_document_with_a_booked_invoice_number_is_held_naming_the_first
     def no_look(*args: Any, **kwargs: Any) -> int | None:
         raise AssertionError("the gate decides on data: only the claim reads the ledger")
 
-    monkeypatch.setattr(processor.ledger, "find_duplicate", no_look)
+    monkeypatch.setattr(processor.ledger.numbers, "find_duplicate", no_look)
 
     result = processor.process(world.listed(second))
 
@@ -786,7 +790,7 @@ def test_a_poll_whose_messages_cannot_be_sent_gives_the_claims_back(world: World
     with pytest.raises(ClientError, match="SQS is down"):
         _poller(world, BrokenSqs(world.stack.sqs)).run()
 
-    assert [world.ledger().state(doc) for doc in docs] == [None, None, None]
+    assert [world.ledger().states.state(doc) for doc in docs] == [None, None, None]
     # SQS is back: the next poll queues every one of them now, not after the claim time.
     world.clock.now += 300
     report = _poller(world, world.stack.sqs).run()
@@ -800,7 +804,7 @@ def test_a_message_sqs_keeps_refusing_gives_its_claim_back_and_no_other(world: W
     report = _poller(world, BrokenSqs(world.stack.sqs, refuse="625")).run()
 
     assert (report.enqueued, report.send_failed) == (2, 1)
-    assert world.ledger().state(625) is None  # the next poll queues it at once
+    assert world.ledger().states.state(625) is None  # the next poll queues it at once
     assert [world.state(doc).status for doc in (624, 626)] == [Status.QUEUED, Status.QUEUED]
     assert _queued_ids(world) == [624, 626]
     world.clock.now += 300

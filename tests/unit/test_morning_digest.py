@@ -81,11 +81,11 @@ def test_a_day_with_a_held_document_sends_one_digest_with_the_pipelines_figures(
 ) -> None:
     clock = Clock(NOW - 7200)
     ledger = Ledger(aws["clients"].dynamodb, aws["table"], clock=clock.time)
-    ledger.record(
+    ledger.states.record(
         41, Status.HELD, "held", reasons=["missing_fields: no invoice number"],
         summary=_summary("F-41", "120.00"),
     )  # fmt: skip
-    ledger.record(42, Status.BOOKED, "booked", summary=_summary("F-42", "1234.50"))
+    ledger.states.record(42, Status.BOOKED, "booked", summary=_summary("F-42", "1234.50"))
     cloudwatch = aws["clients"].cloudwatch
     for name, value in (("LuccaRequests", 57), ("LuccaThrottled", 3)):
         cloudwatch.put_metric_data(
@@ -119,7 +119,7 @@ def test_a_day_with_a_held_document_sends_one_digest_with_the_pipelines_figures(
 def test_the_period_is_told_once(aws: dict[str, Any]) -> None:
     clock = Clock(NOW - 7200)
     ledger = Ledger(aws["clients"].dynamodb, aws["table"], clock=clock.time)
-    ledger.record(42, Status.BOOKED, "booked", summary=_summary("F-42", "10"))
+    ledger.states.record(42, Status.BOOKED, "booked", summary=_summary("F-42", "10"))
     clock.now = NOW
     runtime = _runtime(aws, clock)
     first = runtime.run()
@@ -132,7 +132,7 @@ def test_the_period_is_told_once(aws: dict[str, Any]) -> None:
 def test_a_failed_publish_leaves_the_period_to_tell_tomorrow(aws: dict[str, Any]) -> None:
     clock = Clock(NOW - 7200)
     ledger = Ledger(aws["clients"].dynamodb, aws["table"], clock=clock.time)
-    ledger.record(42, Status.BOOKED, "booked", summary=_summary("F-42", "10"))
+    ledger.states.record(42, Status.BOOKED, "booked", summary=_summary("F-42", "10"))
     clock.now = NOW
     broken = _runtime(aws, clock, DIGEST_TOPIC_ARN=aws["topic"] + "-gone")
     with pytest.raises(Exception, match=r"(?i)not ?found|does not exist"):

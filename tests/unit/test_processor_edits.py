@@ -90,7 +90,7 @@ class Lucca:
 
     def claim_holder(self, document_id: int) -> int | None:
         """Who holds the document's invoice number, asked as another document would."""
-        return self.ledger.find_duplicate(SCOPE, f"F-{document_id}", document_id=-1)
+        return self.ledger.numbers.find_duplicate(SCOPE, f"F-{document_id}", document_id=-1)
 
     def state_item(self, document_id: int) -> dict[str, Any]:
         key = {"pk": {"S": f"doc#{document_id}"}, "sk": {"S": "state"}}
@@ -172,7 +172,7 @@ def answer_put_with(
 
 
 def history(lucca: Lucca, document_id: int) -> list[tuple[str, dict[str, Any]]]:
-    return [(e.kind, e.detail) for e in lucca.ledger.history(document_id)]
+    return [(e.kind, e.detail) for e in lucca.ledger.queries.history(document_id)]
 
 
 def reason_codes(result: ProcessResult) -> list[str]:
@@ -319,7 +319,7 @@ def test_a_document_a_person_broke_since_the_listing_is_held_on_what_lucca_holds
     document = lucca.document(doc)
     assert (document["puts"], document["bookings"]) == (0, 0)
     assert lucca.requests(doc) == ["get"]
-    state = lucca.ledger.state(doc)
+    state = lucca.ledger.states.state(doc)
     assert state is not None
     now = InboxItem.model_validate(document).changed_at
     assert now is not None
@@ -444,7 +444,7 @@ def test_an_answer_with_a_normalised_invoice_number_moves_the_claim_to_it(lucca:
 
     assert result.outcome == "booked"
     assert lucca.claim_holder(doc) == doc  # booked under the number Lucca holds ...
-    assert lucca.ledger.find_duplicate(SCOPE, "f 515", document_id=-1) is None  # ... only
+    assert lucca.ledger.numbers.find_duplicate(SCOPE, "f 515", document_id=-1) is None  # ... only
 
 
 # --- the invoice-number claim -----------------------------------------------------------------
@@ -485,7 +485,7 @@ def test_a_book_refused_after_a_429_dead_letters_and_releases_the_number(lucca: 
 
     assert lucca.requests(doc) == ["book", "book"]  # no read to ask whether it left the inbox
     assert lucca.claim_holder(doc) is None
-    state = lucca.ledger.state(doc)
+    state = lucca.ledger.states.state(doc)
     assert state is not None
     assert state.status is Status.FAILED
 
@@ -495,8 +495,8 @@ def test_a_book_refused_after_an_earlier_booking_marker_keeps_the_number_and_hol
 ) -> None:
     doc = lucca.add(522, "book_rejected", accountingLabel="Paper", dueDate="2026-11-01")
     # An earlier attempt claimed the number, marked BOOKING, and its book call's answer was lost.
-    assert lucca.ledger.claim_number(SCOPE, f"F-{doc}", doc) is None
-    lucca.ledger.record(doc, Status.BOOKING, "booking")
+    assert lucca.ledger.numbers.claim_number(SCOPE, f"F-{doc}", doc) is None
+    lucca.ledger.states.record(doc, Status.BOOKING, "booking")
 
     result = lucca.processor().process(DocumentMessage(documentId=doc))
 
@@ -518,7 +518,7 @@ def test_a_first_and_only_book_refused_releases_the_number(lucca: Lucca) -> None
 
     assert lucca.claim_holder(doc) is None
     assert lucca.requests(doc) == ["book"]
-    state = lucca.ledger.state(doc)
+    state = lucca.ledger.states.state(doc)
     assert state is not None
     assert state.status is Status.FAILED
 

@@ -11,7 +11,7 @@ from cleemy_booker.digest import DigestData, compose, gather
 from cleemy_booker.ledger import DocumentState, Ledger, Status
 from cleemy_booker.listing import END_COUNT_REACHED, ListingStats
 from cleemy_booker.poller import STOP_TARGET_REACHED, PollReport
-from cleemy_booker.poller.confirmation import _saw_whole_inbox
+from cleemy_booker.poller.confirmation import saw_whole_inbox
 from cleemy_booker.wiring.poller import PollerRuntime
 from tests.aws import Stack, stack_fixture
 from tests.factories import raw_item
@@ -58,7 +58,7 @@ def forget(stack: Stack, document_id: int) -> None:
 
 
 def open_discrepancies(stack: Stack, clock: FakeClock) -> dict[int, tuple[str, ...]]:
-    found = ledger_of(stack, clock).in_status(Status.DISCREPANCY)
+    found = ledger_of(stack, clock).queries.in_status(Status.DISCREPANCY)
     return {state.document_id: state.reasons for state in found}
 
 
@@ -72,7 +72,7 @@ def run(runtime: PollerRuntime) -> PollReport:
 def test_a_document_booked_long_ago_and_still_listed_is_a_discrepancy_noted_once(
     stack: Stack, clock: FakeClock, emitted: list[tuple[str, str, float]]
 ) -> None:
-    ledger_of(stack, clock).record(501, Status.BOOKED, "booked")
+    ledger_of(stack, clock).states.record(501, Status.BOOKED, "booked")
     clock.now += 901  # past the listing's freshness: the book should show by now
 
     report = run(poller(stack, clock, inbox(501, 502)))
@@ -98,7 +98,7 @@ def test_a_document_booked_long_ago_and_still_listed_is_a_discrepancy_noted_once
 def test_a_booking_within_the_grace_is_no_discrepancy_until_the_grace_is_over(
     stack: Stack, clock: FakeClock, emitted: list[tuple[str, str, float]]
 ) -> None:
-    ledger_of(stack, clock).record(501, Status.BOOKED, "booked")
+    ledger_of(stack, clock).states.record(501, Status.BOOKED, "booked")
     clock.now += 600  # a listing taken just before the book may still show it
     runtime = poller(stack, clock, inbox(501))
 
@@ -179,18 +179,18 @@ def test_a_document_created_after_the_complete_listing_started_is_simply_new(
 
 def test_a_walk_stopped_by_the_queue_target_did_not_see_the_whole_inbox() -> None:
     stats = ListingStats(count=2, stopped_because=END_COUNT_REACHED)
-    assert _saw_whole_inbox(PollReport(listed=2), stats)
+    assert saw_whole_inbox(PollReport(listed=2), stats)
     stats.stopped_because = STOP_TARGET_REACHED
-    assert not _saw_whole_inbox(PollReport(listed=2), stats)
+    assert not saw_whole_inbox(PollReport(listed=2), stats)
     stats.stopped_because = END_COUNT_REACHED
-    assert not _saw_whole_inbox(PollReport(listed=2, send_failed=1), stats)
+    assert not saw_whole_inbox(PollReport(listed=2, send_failed=1), stats)
 
 
 # --- the digest -------------------------------------------------------------------------------
 
 
 def test_the_digest_says_the_ledger_and_lucca_disagree(stack: Stack, clock: FakeClock) -> None:
-    ledger_of(stack, clock).record(501, Status.BOOKED, "booked")
+    ledger_of(stack, clock).states.record(501, Status.BOOKED, "booked")
     clock.now += 901
     run(poller(stack, clock, inbox(501)))
 

@@ -345,7 +345,7 @@ def test_a_document_fixed_in_lucca_is_booked_once_after_its_replay(
     ledger = Ledger(stack.dynamodb, stack.ledger_table)
     for doc_id in (rejected[0], *ready):
         assert sim.document(doc_id)["bookings"] == 1  # type: ignore[index]
-        assert ledger.state(doc_id).status is Status.BOOKED  # type: ignore[union-attr]
+        assert ledger.states.state(doc_id).status is Status.BOOKED  # type: ignore[union-attr]
     assert [json.loads(m["Body"])["documentId"] for m in dead_letters(stack)] == [rejected[1]]
 
 

@@ -178,7 +178,7 @@ def test_a_lease_left_by_a_killed_poller_lapses_at_the_end_of_its_invocation(
     stack: Stack, clock: FakeClock
 ) -> None:
     ledger = Ledger(stack.dynamodb, stack.ledger_table, clock=clock.time)
-    assert ledger.acquire_lease(POLLER_LEASE, "killed", NOW + 300).acquired
+    assert ledger.leases.acquire_lease(POLLER_LEASE, "killed", NOW + 300).acquired
     lucca = Lucca(EMPTY_INBOX)
     runtime = poller(stack, clock, lucca)
     assert runtime.poll(five_minutes).stopped_because == STOP_ANOTHER_POLLER
@@ -246,14 +246,14 @@ def test_the_processor_emits_the_429s_of_each_record_and_nothing_when_there_were
 def hold(stack: Stack, *document_ids: int) -> None:
     ledger = Ledger(stack.dynamodb, stack.ledger_table)
     for document_id in document_ids:
-        ledger.record(document_id, Status.HELD, "held", reasons=["amounts_mismatch: x"])
+        ledger.states.record(document_id, Status.HELD, "held", reasons=["amounts_mismatch: x"])
 
 
 def test_held_documents_are_counted_at_most_every_held_count_seconds(
     stack: Stack, clock: FakeClock, emitted: list[tuple[str, str, float]]
 ) -> None:
     hold(stack, 1, 2)
-    Ledger(stack.dynamodb, stack.ledger_table).record(3, Status.BOOKED, "booked")
+    Ledger(stack.dynamodb, stack.ledger_table).states.record(3, Status.BOOKED, "booked")
     runtime = poller(stack, clock, Lucca(EMPTY_INBOX), HELD_COUNT_SECONDS="900")
 
     runtime.poll(five_minutes)  # a cold instance counts
@@ -282,7 +282,7 @@ def test_a_run_refused_the_lease_still_keeps_the_gauge(
     stack: Stack, clock: FakeClock, emitted: list[tuple[str, str, float]]
 ) -> None:
     hold(stack, 1)
-    Ledger(stack.dynamodb, stack.ledger_table, clock=clock.time).acquire_lease(
+    Ledger(stack.dynamodb, stack.ledger_table, clock=clock.time).leases.acquire_lease(
         POLLER_LEASE, "other", NOW + 300
     )
     report = poller(stack, clock, Lucca(EMPTY_INBOX)).poll(five_minutes)
@@ -299,14 +299,14 @@ def test_a_failed_count_does_not_fail_the_poll_and_is_tried_again_next_run(
     hold(stack, 1)
     runtime = poller(stack, clock, Lucca(EMPTY_INBOX))
 
-    count, failing = runtime.ledger.count_in_status, [True]
+    count, failing = runtime.ledger.queries.count_in_status, [True]
 
     def sometimes_broken(status: Status) -> int:
         if failing[0]:
             raise RuntimeError("DynamoDB is having a bad day")
         return count(status)
 
-    monkeypatch.setattr(runtime.ledger, "count_in_status", sometimes_broken)
+    monkeypatch.setattr(runtime.ledger.queries, "count_in_status", sometimes_broken)
     report = runtime.poll(five_minutes)
     assert report.stopped_because == "empty page"
     assert values(emitted, "LuccaRequests") == [1]

@@ -668,32 +668,34 @@ def test_condition_grid_agrees() -> None:
 
 def test_the_ledger_behaves_the_same(aws: Aws) -> None:
     ledger = Ledger(aws.dynamodb, create_ledger_table(aws.dynamodb))
-    claim = ledger.claim_for_queue
+    claim = ledger.states.claim_for_queue
     seen = [
         claim(1, "m1", now=NOW, ttl_seconds=3600),
         claim(1, "m1", now=NOW + 60, ttl_seconds=3600),  # waiting in the queue
         claim(1, "m1", now=NOW + 3601, ttl_seconds=3600),  # the claim expired
     ]
-    ledger.record(1, Status.HELD, "held", modified_at="m1", reasons=["amounts_mismatch: x"])
+    ledger.states.record(1, Status.HELD, "held", modified_at="m1", reasons=["amounts_mismatch: x"])
     seen += [
         claim(1, "m1", now=NOW + 7200, ttl_seconds=3600),  # held, unchanged
         claim(1, "m2", now=NOW + 7200, ttl_seconds=3600),  # held, changed in Lucca
     ]
-    ledger.release_claim(1)
-    assert ledger.state(1) is None
-    ledger.extend_claim(2, until=NOW + 5000)
+    ledger.states.release_claim(1)
+    assert ledger.states.state(1) is None
+    ledger.states.extend_claim(2, until=NOW + 5000)
     seen.append(claim(2, "m1", now=NOW + 120, ttl_seconds=60))
-    ledger.record(3, Status.BOOKED, "booked", modified_at="m1")
-    ledger.release_claim(3)  # moved on: left alone
+    ledger.states.record(3, Status.BOOKED, "booked", modified_at="m1")
+    ledger.states.release_claim(3)  # moved on: left alone
     seen.append(claim(3, "m9", now=NOW + 10**6, ttl_seconds=3600))
-    ledger.record(4, Status.PLANNED, "dry_run", modified_at="m1")
+    ledger.states.record(4, Status.PLANNED, "dry_run", modified_at="m1")
     seen += [
         claim(4, "m1", now=NOW, ttl_seconds=60, dry_run=True),
         claim(4, "m2", now=NOW, ttl_seconds=60, dry_run=True),
     ]
-    ledger.record(5, Status.UPDATED, "updated", detail={"diff": [{"field": "a", "after": "x"}]})
-    ledger.record(5, Status.BOOKED, "booked", detail={"requestIds": ["r1"]})
-    ledger.record(6, Status.HELD, "held", reasons=["ocr_not_finished: Pending"])
+    ledger.states.record(
+        5, Status.UPDATED, "updated", detail={"diff": [{"field": "a", "after": "x"}]}
+    )
+    ledger.states.record(5, Status.BOOKED, "booked", detail={"requestIds": ["r1"]})
+    ledger.states.record(6, Status.HELD, "held", reasons=["ocr_not_finished: Pending"])
     # A claim that succeeds says what it replaced too (ReturnValues=ALL_OLD): None only for a
     # document the ledger never saw, which the reconciliation looks at.
     assert [(r.claimed, r.previous) for r in seen] == [
@@ -708,40 +710,40 @@ def test_the_ledger_behaves_the_same(aws: Aws) -> None:
         (True, Status.PLANNED),
     ]
     assert [r.new for r in seen] == [True, *[False] * 8]
-    assert [(e.kind, e.detail) for e in ledger.history(5)] == [
+    assert [(e.kind, e.detail) for e in ledger.queries.history(5)] == [
         ("updated", {"status": "UPDATED", "reasons": [], "diff": [{"field": "a", "after": "x"}]}),
         ("booked", {"status": "BOOKED", "reasons": [], "requestIds": ["r1"]}),
     ]
-    held = ledger.in_status(Status.HELD)
+    held = ledger.queries.in_status(Status.HELD)
     assert [(d.document_id, d.reasons) for d in held] == [(6, ("ocr_not_finished: Pending",))]
     # Document 2 was queued by extend_claim, which sets no updatedAt: not in the index.
-    assert [d.document_id for d in ledger.in_status(Status.QUEUED)] == [4]
-    state = ledger.state(2)
+    assert [d.document_id for d in ledger.queries.in_status(Status.QUEUED)] == [4]
+    state = ledger.states.state(2)
     assert state is not None
     assert (state.status, state.queued_until) == (Status.QUEUED, NOW + 5000)
-    assert ledger.claim_number("purchase:9", "F-1", 10) is None
-    assert ledger.claim_number("purchase:9", "F-1", 10) is None  # the same document
-    assert ledger.claim_number("purchase:9", "F-1", 11) == 10
-    assert ledger.find_duplicate("purchase:9", "F-1", 11) == 10
-    assert ledger.find_duplicate("purchase:9", "F-1", 10) is None
-    ledger.release_number("purchase:9", "F-1", 11)  # not the holder: nothing happens
-    assert ledger.find_duplicate("purchase:9", "F-1", 11) == 10
-    ledger.release_number("purchase:9", "F-1", 10)
-    assert ledger.claim_number("purchase:9", "F-1", 11) is None
+    assert ledger.numbers.claim_number("purchase:9", "F-1", 10) is None
+    assert ledger.numbers.claim_number("purchase:9", "F-1", 10) is None  # the same document
+    assert ledger.numbers.claim_number("purchase:9", "F-1", 11) == 10
+    assert ledger.numbers.find_duplicate("purchase:9", "F-1", 11) == 10
+    assert ledger.numbers.find_duplicate("purchase:9", "F-1", 10) is None
+    ledger.numbers.release_number("purchase:9", "F-1", 11)  # not the holder: nothing happens
+    assert ledger.numbers.find_duplicate("purchase:9", "F-1", 11) == 10
+    ledger.numbers.release_number("purchase:9", "F-1", 10)
+    assert ledger.numbers.claim_number("purchase:9", "F-1", 11) is None
 
 
 def test_the_ledger_lease_and_count_behave_the_same(aws: Aws) -> None:
     clock = FakeClock()
     ledger = Ledger(aws.dynamodb, create_ledger_table(aws.dynamodb), clock=clock)
-    results = [ledger.acquire_lease("poller", "a", NOW + 300)]
-    results.append(ledger.acquire_lease("poller", "b", NOW + 600))  # held by a
-    results.append(ledger.acquire_lease("poller", "a", NOW + 400))  # a again: extended
+    results = [ledger.leases.acquire_lease("poller", "a", NOW + 300)]
+    results.append(ledger.leases.acquire_lease("poller", "b", NOW + 600))  # held by a
+    results.append(ledger.leases.acquire_lease("poller", "a", NOW + 400))  # a again: extended
     clock.now = NOW + 401
-    results.append(ledger.acquire_lease("poller", "b", NOW + 700))  # a's lapsed
-    ledger.release_lease("poller", "a")  # no longer a's: left alone
-    results.append(ledger.acquire_lease("poller", "c", NOW + 800))
-    ledger.release_lease("poller", "b")
-    results.append(ledger.acquire_lease("poller", "c", NOW + 800))
+    results.append(ledger.leases.acquire_lease("poller", "b", NOW + 700))  # a's lapsed
+    ledger.leases.release_lease("poller", "a")  # no longer a's: left alone
+    results.append(ledger.leases.acquire_lease("poller", "c", NOW + 800))
+    ledger.leases.release_lease("poller", "b")
+    results.append(ledger.leases.acquire_lease("poller", "c", NOW + 800))
     assert [(r.acquired, r.holder, r.until) for r in results] == [
         (True, None, None),
         (False, "a", NOW + 300),
@@ -751,12 +753,12 @@ def test_the_ledger_lease_and_count_behave_the_same(aws: Aws) -> None:
         (True, None, None),
     ]
     for document_id in range(1, 4):
-        ledger.record(document_id, Status.HELD, "held", reasons=["x"])
-    ledger.record(4, Status.BOOKED, "booked")
-    assert [ledger.count_in_status(status) for status in Status] == [
-        len(ledger.in_status(status)) for status in Status
+        ledger.states.record(document_id, Status.HELD, "held", reasons=["x"])
+    ledger.states.record(4, Status.BOOKED, "booked")
+    assert [ledger.queries.count_in_status(status) for status in Status] == [
+        len(ledger.queries.in_status(status)) for status in Status
     ]
-    assert ledger.count_in_status(Status.HELD) == 3
+    assert ledger.queries.count_in_status(Status.HELD) == 3
 
 
 def test_the_budget_slot_store_behaves_the_same(aws: Aws) -> None:

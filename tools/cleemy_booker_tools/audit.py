@@ -73,12 +73,12 @@ def _event_line(event: LedgerEvent) -> str:
 
 def describe_document(ledger: Ledger, document_id: int) -> str:
     """A person's answer to "what happened to document N?"."""
-    state = ledger.state(document_id)
+    state = ledger.states.state(document_id)
     if state is None:
         return f"document {document_id}: never seen by the pipeline"
     lines = [f"document {document_id}: {state.status.value} (since {state.updated_at})"]
     lines += [f"  reason: {reason}" for reason in state.reasons]
-    lines += ["  history:"] + [f"  - {_event_line(e)}" for e in ledger.history(document_id)]
+    lines += ["  history:"] + [f"  - {_event_line(e)}" for e in ledger.queries.history(document_id)]
     return "\n".join(lines)
 
 
@@ -109,7 +109,7 @@ def _summary_json(summary: DocumentSummary) -> dict[str, Any]:
 
 
 def describe_held(ledger: Ledger) -> tuple[str, list[dict[str, Any]]]:
-    held = ledger.in_status(Status.HELD)
+    held = ledger.queries.in_status(Status.HELD)
     rows = [_state_json(state) for state in held]
     lines = [f"{len(held)} document(s) held for review"]
     for state in held:
@@ -136,8 +136,8 @@ def booked_rows(ledger: Ledger, start: str, end: str) -> list[dict[str, Any]]:
     state item through the status index, and the trail for the rules and request ids (one
     query per document)."""
     return [
-        _booked_row(state, ledger.trail_of_booking(state.document_id))
-        for state in ledger.in_status_between(Status.BOOKED, start, end)
+        _booked_row(state, ledger.queries.trail_of_booking(state.document_id))
+        for state in ledger.queries.in_status_between(Status.BOOKED, start, end)
     ]
 
 
@@ -157,7 +157,9 @@ def _booked_row(state: DocumentState, trail: BookingTrail) -> dict[str, Any]:
 
 def held_rows(ledger: Ledger) -> list[dict[str, Any]]:
     """One row per held document, the longest waiting first."""
-    held = sorted(ledger.in_status(Status.HELD), key=lambda s: (s.waiting_since, s.document_id))
+    held = sorted(
+        ledger.queries.in_status(Status.HELD), key=lambda s: (s.waiting_since, s.document_id)
+    )
     return [_held_row(state) for state in held]
 
 
@@ -268,8 +270,8 @@ def _show(ledger: Ledger, document_id: int, *, as_json: bool) -> None:
     if not as_json:
         print(describe_document(ledger, document_id))
         return
-    state = ledger.state(document_id)
-    events = [{"at": e.at, "kind": e.kind, **e.detail} for e in ledger.history(document_id)]
+    state = ledger.states.state(document_id)
+    events = [{"at": e.at, "kind": e.kind, **e.detail} for e in ledger.queries.history(document_id)]
     payload = {"state": _state_json(state) if state else None, "history": events}
     print(json.dumps(payload, indent=2, default=str))
 

@@ -30,9 +30,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from botocore.exceptions import ClientError
+
+from .dynamo import conditional_check_failed
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -151,7 +153,7 @@ class DynamoSlotStore:
                 ReturnValues="UPDATED_NEW",
             )
         except ClientError as exc:
-            if _conditional_failed(exc):
+            if conditional_check_failed(exc):
                 return None
             raise
         return float(result["Attributes"]["tat"]["N"]) - interval
@@ -167,7 +169,7 @@ class DynamoSlotStore:
                 ExpressionAttributeValues={":next": _n(now + interval), ":now": _n(now)},
             )
         except ClientError as exc:
-            if _conditional_failed(exc):
+            if conditional_check_failed(exc):
                 return False  # someone queued meanwhile: go round and queue behind them
             raise
         return True
@@ -193,7 +195,7 @@ class DynamoSlotStore:
                 ExpressionAttributeValues={":until": _n(until)},
             )
         except ClientError as exc:
-            if not _conditional_failed(exc):
+            if not conditional_check_failed(exc):
                 raise
 
     def relax(self, slowdown: float) -> None:
@@ -206,17 +208,12 @@ class DynamoSlotStore:
                 ExpressionAttributeValues={":slowdown": _n(slowdown)},
             )
         except ClientError as exc:
-            if not _conditional_failed(exc):
+            if not conditional_check_failed(exc):
                 raise
 
 
 def _n(value: float) -> dict[str, str]:
     return {"N": str(Decimal(repr(round(value, 6))))}
-
-
-def _conditional_failed(exc: ClientError) -> bool:
-    code: Any = exc.response.get("Error", {}).get("Code")
-    return bool(code == "ConditionalCheckFailedException")
 
 
 @dataclass

@@ -36,20 +36,20 @@ def gather(
     need a person however old), the failed and the booked ones since the last digest, and the
     oldest queued document. Reads only; queries, no scans."""
     until = utc_iso(now - settle_seconds)
-    since = ledger.digest_published_until(name) or utc_iso(
+    since = ledger.markers.digest_published_until(name) or utc_iso(
         now - settle_seconds - first_window_seconds
     )
-    booked = ledger.in_status_between(Status.BOOKED, since, until)
-    oldest = ledger.oldest_in_status(Status.QUEUED)
+    booked = ledger.queries.in_status_between(Status.BOOKED, since, until)
+    oldest = ledger.queries.oldest_in_status(Status.QUEUED)
     return DigestData(
         at=utc_iso(now),
         since=since,
         until=until,
-        held=tuple(ledger.in_status(Status.HELD)),
-        failed=tuple(ledger.in_status_between(Status.FAILED, since, until)),
+        held=tuple(ledger.queries.in_status(Status.HELD)),
+        failed=tuple(ledger.queries.in_status_between(Status.FAILED, since, until)),
         booked=_with_trails(ledger, booked, max_trails),
         oldest_queued_since=oldest.updated_at if oldest is not None else None,
-        discrepancies=tuple(ledger.in_status(Status.DISCREPANCY)),
+        discrepancies=tuple(ledger.queries.in_status(Status.DISCREPANCY)),
     )
 
 
@@ -60,7 +60,7 @@ def _with_trails(
     first_read = max(0, len(booked) - max_trails)  # ``booked`` is oldest first
     return tuple(
         BookedDocument(
-            state, ledger.trail_of_booking(state.document_id) if n >= first_read else None
+            state, ledger.queries.trail_of_booking(state.document_id) if n >= first_read else None
         )
         for n, state in enumerate(booked)
     )
@@ -69,4 +69,4 @@ def _with_trails(
 def mark_published(ledger: Ledger, data: DigestData, name: str = DIGEST_NAME) -> bool:
     """The digest of ``data`` went out (or had nothing to say): the next one starts at its
     end. False if a digest had already reported that far (a repeated run)."""
-    return ledger.mark_digest_published(name, data.until)
+    return ledger.markers.mark_digest_published(name, data.until)

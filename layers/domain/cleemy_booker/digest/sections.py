@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from ..ledger import DocumentState, DocumentSummary
 from ..models import CREDIT_NOTE, INVOICE
 from .data import DigestData, Health
-from .words import _clip, _count, _cut_list, _money, _seconds_since, _totals, duration
+from .words import _count, _cut_list, _money, _seconds_since, _shorten, _totals, duration
 
 #: Hold reasons shown as groups of their own; past this, the rarest fold into one group.
 MAX_GROUPS = 20
@@ -101,7 +101,7 @@ def _reason_code(reason: str) -> str:
 def _reason_message(reason: str) -> str:
     code, sep, message = reason.partition(": ")
     text = message if sep and _CODE.fullmatch(code) else reason
-    return _clip(" ".join(text.split()), REASON_TEXT_MAX)
+    return _shorten(" ".join(text.split()), REASON_TEXT_MAX)
 
 
 def _held_lines(state: DocumentState, now: str) -> list[str]:
@@ -174,7 +174,7 @@ def _document(state: DocumentState) -> str:
     parts = [f"document {state.document_id}", number, _money(summary)]
     if summary.owner_name:
         parts.append(summary.owner_name)
-    return " | ".join(_clip(part, 80) for part in parts)
+    return " | ".join(_shorten(part, 80) for part in parts)
 
 
 # --- what was done ----------------------------------------------------------------------------
@@ -198,7 +198,7 @@ def _done_section(data: DigestData, limit: int) -> list[str]:
         return [*lines, f"None was updated by a rule before booking{of}."]
     lines.append(f"{updated:,} of them updated by a rule before booking{of}:")
     rule_lines = [
-        [f"  - {_clip(rule, 120)}: {_count(n, 'document')}"] for rule, n in rules.most_common()
+        [f"  - {_shorten(rule, 120)}: {_count(n, 'document')}"] for rule, n in rules.most_common()
     ]
     return lines + _cut_list(rule_lines, limit)
 

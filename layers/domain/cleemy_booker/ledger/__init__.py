@@ -2,17 +2,22 @@
 DynamoDB table (its items: ``items``).
 
 ``records``: the values it records and answers; ``items``: their keys and state items;
-``table.Ledger``: the table's reader and writer, one part per concern (``states``: claims for
-the queue and the state each decision writes; ``queries``; ``numbers``: invoice-number claims;
-``markers``: forward-only marks and discrepancies; ``leases``), over ``base.LedgerBase``.
+``table.LedgerTable``: the one wrapper over the table; one store per aggregate over it
+(``states.DocumentStates``: claims for the queue and the state each decision writes;
+``queries.LedgerQueries``; ``numbers.InvoiceNumbers``: invoice-number claims;
+``markers.Markers``: forward-only marks and discrepancies; ``leases.Leases``);
+``stores.Ledger``: the stores, made together over one client.
 """
 
 from __future__ import annotations
 
 from .items import STATUS_INDEX
+from .leases import Leases
+from .markers import Markers
+from .numbers import InvoiceNumbers
 
-# Read by ``Queries.count_in_status`` from its own module: patch it there.
-from .queries import COUNT_MAX_PAGES
+# Read by ``LedgerQueries.count_in_status`` from its own module: patch it there.
+from .queries import COUNT_MAX_PAGES, LedgerQueries
 from .records import (
     BOOK_UNCERTAIN,
     SUMMARY_TEXT_MAX,
@@ -26,7 +31,9 @@ from .records import (
     Status,
     booking_trail,
 )
-from .table import Ledger
+from .states import DocumentStates
+from .stores import Ledger
+from .table import LedgerTable
 
 __all__ = [
     "BOOK_UNCERTAIN",
@@ -37,10 +44,16 @@ __all__ = [
     "BookingTrail",
     "ClaimResult",
     "DocumentState",
+    "DocumentStates",
     "DocumentSummary",
+    "InvoiceNumbers",
     "LeaseResult",
+    "Leases",
     "Ledger",
     "LedgerEvent",
+    "LedgerQueries",
+    "LedgerTable",
+    "Markers",
     "Status",
     "booking_trail",
 ]

@@ -69,10 +69,6 @@ def _recon_key(document_id: int) -> dict[str, Any]:
     return {"pk": {"S": f"recon#{document_id}"}, "sk": {"S": "recon"}}
 
 
-def _conditional_failed(exc: ClientError) -> bool:
-    return str(exc.response.get("Error", {}).get("Code")) == "ConditionalCheckFailedException"
-
-
 def _old_item(exc: ClientError) -> dict[str, Any]:
     """The item as it was when a condition failed (``ReturnValuesOnConditionCheckFailure``)."""
     response: dict[str, Any] = dict(exc.response)

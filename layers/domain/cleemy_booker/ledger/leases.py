@@ -6,14 +6,18 @@ import math
 
 from botocore.exceptions import ClientError
 
-from .base import LedgerBase
-from .items import _conditional_failed, _lease_key, _old_item
+from ..dynamo import conditional_check_failed
+from .items import _lease_key, _old_item
 from .records import LeaseResult
+from .table import LedgerTable
 
 
-class Leases(LedgerBase):
+class Leases:
     """The ``lease#{name}`` items: taken and given back by conditional writes, gone by TTL once
     lapsed."""
+
+    def __init__(self, table: LedgerTable) -> None:
+        self._db = table
 
     def acquire_lease(self, name: str, holder: str, until: float) -> LeaseResult:
         """Hold the lease ``name`` until ``until`` (epoch seconds), in one conditional write.
@@ -24,8 +28,8 @@ class Leases(LedgerBase):
         """
         ends = math.ceil(until)
         try:
-            self._ddb.update_item(
-                TableName=self.table,
+            self._db.client.update_item(
+                TableName=self._db.name,
                 Key=_lease_key(name),
                 UpdateExpression=(
                     "SET leaseHolder = :holder, leaseUntil = :until, expiresAt = :until"
@@ -36,12 +40,12 @@ class Leases(LedgerBase):
                 ExpressionAttributeValues={
                     ":holder": {"S": holder},
                     ":until": {"N": str(ends)},
-                    ":now": {"N": str(int(self._clock()))},
+                    ":now": {"N": str(int(self._db.clock()))},
                 },
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if not _conditional_failed(exc):
+            if not conditional_check_failed(exc):
                 raise
             old = _old_item(exc)
             other = old.get("leaseHolder", {}).get("S")
@@ -53,12 +57,12 @@ class Leases(LedgerBase):
         """Give the lease back, only if ``holder`` still holds it: a late instance whose lease
         lapsed and was taken must not delete its successor's."""
         try:
-            self._ddb.delete_item(
-                TableName=self.table,
+            self._db.client.delete_item(
+                TableName=self._db.name,
                 Key=_lease_key(name),
                 ConditionExpression="leaseHolder = :holder",
                 ExpressionAttributeValues={":holder": {"S": holder}},
             )
         except ClientError as exc:
-            if not _conditional_failed(exc):
+            if not conditional_check_failed(exc):
                 raise

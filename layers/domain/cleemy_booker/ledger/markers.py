@@ -7,17 +7,22 @@ import json
 from typing import Any
 
 from ..clock import utc_iso
-from .base import LedgerBase
 from .items import _digest_key, _listing_key, _recon_key
 from .records import Status
+from .table import LedgerTable
 
 
-class Markers(LedgerBase):
+class Markers:
     """The ``digest#``, ``listing#`` and ``recon#`` items."""
+
+    def __init__(self, table: LedgerTable) -> None:
+        self._db = table
 
     def digest_published_until(self, name: str) -> str | None:
         """Up to when the last digest ``name`` reported (a ledger stamp), or None: never sent."""
-        found = self._ddb.get_item(TableName=self.table, Key=_digest_key(name), ConsistentRead=True)
+        found = self._db.client.get_item(
+            TableName=self._db.name, Key=_digest_key(name), ConsistentRead=True
+        )
         until = found.get("Item", {}).get("publishedUntil", {}).get("S")
         return str(until) if until is not None else None
 
@@ -32,18 +37,18 @@ class Markers(LedgerBase):
     def _advance(self, key: dict[str, Any], stamp: str, value: str, at: str) -> bool:
         """Set the marker item's ``stamp`` to ``value`` (and ``at`` to now), only ever forward;
         False when it already stood there or later."""
-        return self._update_if(
+        return self._db.update_if(
             Key=key,
             UpdateExpression="SET #stamp = :value, #at = :now",
             ConditionExpression="attribute_not_exists(pk) OR #stamp < :value",
             ExpressionAttributeNames={"#stamp": stamp, "#at": at},
-            ExpressionAttributeValues={":value": {"S": value}, ":now": {"S": self._now_iso()}},
+            ExpressionAttributeValues={":value": {"S": value}, ":now": {"S": self._db.now_iso()}},
         )
 
     def last_complete_listing(self, name: str) -> str | None:
         """When the last listing ``name`` that saw the whole inbox started (a ledger stamp)."""
-        found = self._ddb.get_item(
-            TableName=self.table, Key=_listing_key(name), ConsistentRead=True
+        found = self._db.client.get_item(
+            TableName=self._db.name, Key=_listing_key(name), ConsistentRead=True
         )
         started = found.get("Item", {}).get("startedAt", {}).get("S")
         return str(started) if started is not None else None
@@ -57,8 +62,8 @@ class Markers(LedgerBase):
         """Note that the ledger and Lucca disagree about a document; False if already noted
         (the first reason stays: it says since when). An update (the poller may update, not
         put), conditional on the item not existing."""
-        now = self._clock()
-        return self._update_if(
+        now = self._db.clock()
+        return self._db.update_if(
             Key=_recon_key(document_id),
             UpdateExpression=(
                 "SET #s = :s, statusKey = :s, documentId = :id, updatedAt = :at, "

@@ -4,10 +4,8 @@ index), listed, counted, or the oldest one."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-from .base import LedgerBase
 from .items import STATUS_INDEX, _state_from_item
 from .records import (
     BOOK_UNCERTAIN,
@@ -17,6 +15,7 @@ from .records import (
     Status,
     booking_trail,
 )
+from .table import LedgerTable
 
 #: Pages one count reads at most. A ``Select="COUNT"`` query still reads (and bills) every item
 #: it counts, up to 1 MB a page: thousands of documents. Past ten pages the count is a lower
@@ -25,14 +24,17 @@ from .records import (
 COUNT_MAX_PAGES = 10
 
 
-class Queries(LedgerBase):
+class LedgerQueries:
     """The audit queries: what the digest, the operator's tools and the poller (its count of
     held documents, its reconciliation) read."""
+
+    def __init__(self, table: LedgerTable) -> None:
+        self._db = table
 
     def history(self, document_id: int) -> list[LedgerEvent]:
         """Every decision recorded for a document, oldest first."""
         events: list[LedgerEvent] = []
-        for item in self._query(
+        for item in self._db.query(
             KeyConditionExpression="pk = :pk AND begins_with(sk, :event)",
             ExpressionAttributeValues={
                 ":pk": {"S": f"doc#{document_id}"},
@@ -53,7 +55,7 @@ class Queries(LedgerBase):
         """Every document currently in ``status`` (e.g. held ones, with their reasons)."""
         return [
             _state_from_item(item)
-            for item in self._query(
+            for item in self._db.query(
                 IndexName=STATUS_INDEX,
                 KeyConditionExpression="statusKey = :s",
                 ExpressionAttributeValues={":s": {"S": status}},
@@ -66,7 +68,7 @@ class Queries(LedgerBase):
         gets. Bounds are ledger stamps (``clock.utc_iso``), which sort as text."""
         if start >= end:
             return []  # DynamoDB refuses a BETWEEN whose bounds are the wrong way round
-        found = self._query(
+        found = self._db.query(
             IndexName=STATUS_INDEX,
             KeyConditionExpression="statusKey = :s AND updatedAt BETWEEN :start AND :end",
             ExpressionAttributeValues={
@@ -81,8 +83,8 @@ class Queries(LedgerBase):
 
     def oldest_in_status(self, status: Status) -> DocumentState | None:
         """The document that has been in ``status`` the longest (one item read)."""
-        page = self._ddb.query(
-            TableName=self.table,
+        page = self._db.client.query(
+            TableName=self._db.name,
             IndexName=STATUS_INDEX,
             KeyConditionExpression="statusKey = :s",
             ExpressionAttributeValues={":s": {"S": status}},
@@ -100,7 +102,7 @@ class Queries(LedgerBase):
         read, and billed as read); the poller asks only after a listing that can settle them.
         """
         found = self.in_status(Status.BOOKING)
-        held = self._query(
+        held = self._db.query(
             IndexName=STATUS_INDEX,
             KeyConditionExpression="statusKey = :s",
             # ``reasons`` is a JSON list of "code: words" texts.
@@ -120,7 +122,7 @@ class Queries(LedgerBase):
         """How many documents are in ``status``, without reading them out (``Select="COUNT"``);
         a lower bound past ``COUNT_MAX_PAGES`` pages."""
         query: dict[str, Any] = {
-            "TableName": self.table,
+            "TableName": self._db.name,
             "IndexName": STATUS_INDEX,
             "KeyConditionExpression": "statusKey = :s",
             "ExpressionAttributeValues": {":s": {"S": status}},
@@ -128,14 +130,9 @@ class Queries(LedgerBase):
         }
         total = 0
         for _ in range(COUNT_MAX_PAGES):
-            page = self._ddb.query(**query)
+            page = self._db.client.query(**query)
             total += page["Count"]
             if "LastEvaluatedKey" not in page:
                 break
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return total
-
-    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        paginator = self._ddb.get_paginator("query")
-        for page in paginator.paginate(TableName=self.table, **kwargs):
-            yield from page.get("Items", [])

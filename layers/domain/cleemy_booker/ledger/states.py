@@ -11,10 +11,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..clock import utc_iso
-from .base import LedgerBase
+from ..dynamo import conditional_check_failed
 from .items import (
     _claimable_after,
-    _conditional_failed,
     _doc_key,
     _old_item,
     _state_from_item,
@@ -22,6 +21,7 @@ from .items import (
     _status_of,
 )
 from .records import ClaimResult, DocumentState, DocumentSummary, LedgerEvent, Status
+from .table import LedgerTable
 
 #: The state attributes a claim for the queue sets, and those it removes (``claim_for_queue``);
 #: ``release_claim`` puts back what was there.
@@ -29,13 +29,16 @@ _CLAIM_SETS = ("status", "documentId", "modifiedAt", "queuedUntil", "updatedAt",
 _CLAIM_REMOVES = ("reasons", "recheckAt", "configVersion")
 
 
-class States(LedgerBase):
+class DocumentStates:
     """A document's state item and its trail: claimed for the queue by the poller, moved on by
     the processor, confirmed booked on outside evidence."""
 
+    def __init__(self, table: LedgerTable) -> None:
+        self._db = table
+
     def state(self, document_id: int) -> DocumentState | None:
-        found = self._ddb.get_item(
-            TableName=self.table, Key=_doc_key(document_id), ConsistentRead=True
+        found = self._db.client.get_item(
+            TableName=self._db.name, Key=_doc_key(document_id), ConsistentRead=True
         )
         return _state_from_item(found["Item"]) if "Item" in found else None
 
@@ -67,8 +70,8 @@ class States(LedgerBase):
             values[":cfg"] = {"S": config}
         stale_before = utc_iso(now - ttl_seconds)
         try:
-            answer = self._ddb.update_item(
-                TableName=self.table,
+            answer = self._db.client.update_item(
+                TableName=self._db.name,
                 Key=_doc_key(document_id),
                 UpdateExpression=(
                     "SET #s = :queued, documentId = :id, modifiedAt = :m, queuedUntil = :until, "
@@ -95,7 +98,7 @@ class States(LedgerBase):
                     ":m": {"S": modified_at},
                     ":until": {"N": str(int(now + ttl_seconds))},
                     ":now": {"N": str(int(now))},
-                    ":at": {"S": self._now_iso()},
+                    ":at": {"S": self._db.now_iso()},
                     ":stale": {"S": stale_before},
                     **values,
                 },
@@ -105,7 +108,7 @@ class States(LedgerBase):
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if not _conditional_failed(exc):
+            if not conditional_check_failed(exc):
                 raise
             old = _old_item(exc)
             return ClaimResult(
@@ -133,8 +136,8 @@ class States(LedgerBase):
         queued = {":queued": {"S": Status.QUEUED}}
         try:
             if not before:
-                self._ddb.delete_item(
-                    TableName=self.table,
+                self._db.client.delete_item(
+                    TableName=self._db.name,
                     Key=_doc_key(document_id),
                     ConditionExpression="#s = :queued",
                     ExpressionAttributeNames={"#s": "status"},
@@ -148,8 +151,8 @@ class States(LedgerBase):
             expression = "SET " + ", ".join(f"#a{n} = :a{n}" for n in range(len(restored)))
             if gone:
                 expression += " REMOVE " + ", ".join(gone)
-            self._ddb.update_item(
-                TableName=self.table,
+            self._db.client.update_item(
+                TableName=self._db.name,
                 Key=_doc_key(document_id),
                 UpdateExpression=expression,
                 ConditionExpression="#s = :queued",
@@ -157,13 +160,13 @@ class States(LedgerBase):
                 ExpressionAttributeValues={**queued, **values},
             )
         except ClientError as exc:
-            if not _conditional_failed(exc):
+            if not conditional_check_failed(exc):
                 raise
 
     def extend_claim(self, document_id: int, *, until: float) -> None:
         """A deferred document is still queued: keep the poller from queueing it again."""
-        self._ddb.update_item(
-            TableName=self.table,
+        self._db.client.update_item(
+            TableName=self._db.name,
             Key=_doc_key(document_id),
             UpdateExpression=(
                 "SET #s = if_not_exists(#s, :queued), documentId = :id, queuedUntil = :until, "
@@ -202,7 +205,7 @@ class States(LedgerBase):
         crash in between leaves the trail complete and the status one step behind, which the
         next attempt corrects (e.g. BOOKING, then the document is found gone: BOOKED).
         """
-        at = self._now_iso()
+        at = self._db.now_iso()
         update, state_values = _state_update(
             document_id,
             status,
@@ -215,9 +218,9 @@ class States(LedgerBase):
         )
         event_detail = {"status": status.value, "reasons": reasons or [], **(detail or {})}
         event = LedgerEvent(document_id, at, kind, event_detail)
-        self._ddb.put_item(TableName=self.table, Item=self._event_item(event))
-        self._ddb.update_item(
-            TableName=self.table,
+        self._db.client.put_item(TableName=self._db.name, Item=self._event_item(event))
+        self._db.client.update_item(
+            TableName=self._db.name,
             Key=_doc_key(document_id),
             UpdateExpression=update,
             ExpressionAttributeNames={"#s": "status"},
@@ -233,8 +236,8 @@ class States(LedgerBase):
         Updates only (the poller may update, not put). The state first, then the event: the
         condition decides, and a trail must not say "booked" for a write that was refused.
         """
-        at = self._now_iso()
-        confirmed = self._update_if(
+        at = self._db.now_iso()
+        confirmed = self._db.update_if(
             Key=_doc_key(seen.document_id),
             UpdateExpression=(
                 "SET #s = :booked, statusKey = :booked, updatedAt = :at, reasons = :r "
@@ -255,8 +258,8 @@ class States(LedgerBase):
         event_detail = {"status": Status.BOOKED.value, "reasons": [], **detail}
         item = self._event_item(LedgerEvent(seen.document_id, at, "booked", event_detail))
         key = {name: item.pop(name) for name in ("pk", "sk")}
-        self._ddb.update_item(
-            TableName=self.table,
+        self._db.client.update_item(
+            TableName=self._db.name,
             Key=key,
             UpdateExpression="SET " + ", ".join(f"#a{n} = :v{n}" for n in range(len(item))),
             ExpressionAttributeNames={f"#a{n}": name for n, name in enumerate(item)},
@@ -265,7 +268,7 @@ class States(LedgerBase):
         return True
 
     def _event_item(self, event: LedgerEvent) -> dict[str, Any]:
-        expires = int(datetime.fromisoformat(event.at).timestamp()) + self.retention_seconds
+        expires = int(datetime.fromisoformat(event.at).timestamp()) + self._db.retention_seconds
         return {
             **_doc_key(event.document_id, f"event#{event.at}#{secrets.token_hex(3)}"),
             "documentId": {"N": str(event.document_id)},

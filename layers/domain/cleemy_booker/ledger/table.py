@@ -1,14 +1,55 @@
-"""The ``Ledger``: one object over the ledger table, made of one part per concern."""
+"""The one wrapper over the ledger table that every store of the ledger writes through: the
+client, the table's name, the clock, the trail's retention, and the one way a conditional update
+is told apart from a failed one."""
 
 from __future__ import annotations
 
-from .leases import Leases
-from .markers import Markers
-from .numbers import NumberClaims
-from .queries import Queries
-from .states import States
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from ..clock import utc_iso
+from ..dynamo import conditional_check_failed
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
 
 
-class Ledger(States, Queries, NumberClaims, Markers, Leases):
-    """Reads and writes the ledger table; takes its DynamoDB client as an argument
-    (``LedgerBase``: the client, the table, the retention of the trail, the clock)."""
+class LedgerTable:
+    """The ledger table as its stores see it; takes its DynamoDB client as an argument."""
+
+    def __init__(
+        self,
+        dynamodb: DynamoDBClient,
+        name: str,
+        *,
+        retention_days: int = 3650,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = dynamodb
+        self.name = name
+        self.retention_seconds = retention_days * 86400
+        #: Wall-clock epoch seconds: the stamps every writer compares (``updatedAt``).
+        self.clock = clock
+
+    def now_iso(self) -> str:
+        return utc_iso(self.clock())
+
+    def update_if(self, **request: Any) -> bool:
+        """One ``update_item`` on the table whose ``ConditionExpression`` may refuse it: False
+        when it did (an answer, not an error); any other failure is raised."""
+        try:
+            self.client.update_item(TableName=self.name, **request)
+        except ClientError as exc:
+            if not conditional_check_failed(exc):
+                raise
+            return False
+        return True
+
+    def query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Every item a query answers, page after page."""
+        paginator = self.client.get_paginator("query")
+        for page in paginator.paginate(TableName=self.name, **kwargs):
+            yield from page.get("Items", [])

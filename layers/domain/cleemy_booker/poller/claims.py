@@ -3,11 +3,16 @@ back when its message is not sent."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
+from ..ledger import DocumentStates
 from ..listing import ListedDocument
 from ..models import DocumentMessage
 from .reconciliation import Reconciliation
+from .refused import RefusedClaims
 from .report import PollReport
 
 #: A message over this is sent as its id alone (its item is then fetched by the processor).
@@ -26,10 +31,23 @@ def message_for(listed: ListedDocument, listed_at: datetime) -> str:
     return body
 
 
-class Claims(Reconciliation):
-    """One claim per listed document, each remembered until its message is sent or not."""
+@dataclass
+class Claims:
+    """One claim per listed document, each remembered until its message is sent or not; made
+    for one run (the states it replaced are this run's)."""
 
-    def _claim(
+    states: DocumentStates
+    reconciliation: Reconciliation
+    refused: RefusedClaims
+    clock: Callable[[], float]
+    claim_ttl_seconds: int
+    dry_run: bool
+    #: The configuration holds were decided under (see ``fingerprint``).
+    config: str
+    #: This run's claims: each document's state as it was, put back if its message is not sent.
+    _claimed_from: dict[int, dict[str, Any]] = field(default_factory=dict, init=False, repr=False)
+
+    def claim(
         self, listed: ListedDocument, report: PollReport, pending: list[tuple[int, str]]
     ) -> int:
         """Claim one listed document for the queue; 1 if it is to be sent."""
@@ -39,7 +57,7 @@ class Claims(Reconciliation):
         if self.refused.still_refused(listed.document_id, modified_at, now):
             report.known += 1
             return 0
-        claim = self.ledger.claim_for_queue(
+        claim = self.states.claim_for_queue(
             listed.document_id,
             modified_at,
             now=now,
@@ -49,15 +67,15 @@ class Claims(Reconciliation):
         )
         if not claim.claimed:
             report.skipped[(claim.previous or "unknown").lower()] += 1
-            until = self._check_refused(listed.document_id, claim, now, report)
+            until = self.reconciliation.check_refused(listed.document_id, claim, now, report)
             self.refused.remember(listed.document_id, modified_at, until)
             return 0
         if claim.new:
-            self._check_new(listed, report)
+            self.reconciliation.check_new(listed, report)
         self._claimed_from[listed.document_id] = claim.before
         listed_at = datetime.fromtimestamp(now, UTC)
         pending.append((listed.document_id, message_for(listed, listed_at)))
         return 1
 
-    def _release(self, document_id: int) -> None:
-        self.ledger.release_claim(document_id, self._claimed_from.pop(document_id, None))
+    def release(self, document_id: int) -> None:
+        self.states.release_claim(document_id, self._claimed_from.pop(document_id, None))

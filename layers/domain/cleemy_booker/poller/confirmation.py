@@ -3,23 +3,30 @@ settled by their absence from it, and the listing's start recorded for the next 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from botocore.exceptions import ClientError
 
 from ..clock import utc_iso
-from ..ledger import DocumentState
+from ..ledger import DocumentState, DocumentStates, LedgerQueries
 from ..listing import INBOX_ENDS, ListingStats
 from ..observability import logger
-from .base import PollerBase
 from .report import PollReport
 
 
-class Confirmation(PollerBase):
+@dataclass
+class Confirmation:
     """Bookings a call of ours may have made unseen, recorded booked once a listing of the
     whole inbox at once no longer shows them."""
 
-    def _one_snapshot(self, report: PollReport, stats: ListingStats) -> bool:
+    states: DocumentStates
+    queries: LedgerQueries
+    filters: Mapping[str, str]
+    dry_run: bool
+
+    def one_snapshot(self, report: PollReport, stats: ListingStats) -> bool:
         """This run's listing showed the whole inbox in one answer, so a document it did not
         show was not in the inbox when that answer was made.
 
@@ -39,7 +46,7 @@ class Confirmation(PollerBase):
             and not stats.unusable
         )
 
-    def _confirm_bookings(self, seen: set[int], started: float, report: PollReport) -> None:
+    def confirm_bookings(self, seen: set[int], started: float, report: PollReport) -> None:
         """Record as booked each document a booking call of ours may have booked unseen
         (``BOOKING``, or held ``book_uncertain``) that this whole-inbox listing no longer
         shows, if it was so before the listing began. One still listed stays as it is: in
@@ -50,7 +57,7 @@ class Confirmation(PollerBase):
         inbox id maps to a booked document's is not published).
         """
         try:
-            candidates = self.ledger.uncertain_bookings()
+            candidates = self.queries.uncertain_bookings()
         except ClientError:
             logger.warning("uncertain bookings not read", exc_info=True)
             return
@@ -67,7 +74,7 @@ class Confirmation(PollerBase):
                 "wasReasons": list(state.reasons),
             }
             try:
-                confirmed = self.ledger.confirm_booked(state, detail=detail)
+                confirmed = self.states.confirm_booked(state, detail=detail)
             except ClientError:
                 logger.warning("booking not confirmed", exc_info=True)
                 continue
@@ -79,7 +86,7 @@ class Confirmation(PollerBase):
                 )
 
 
-def _saw_whole_inbox(report: PollReport, stats: ListingStats) -> bool:
+def saw_whole_inbox(report: PollReport, stats: ListingStats) -> bool:
     """The listing reached the end of the inbox on its own (no queue target, time, budget or
     failure stopped it), found as many documents as Lucca counted (a page shifted by a document
     booked meanwhile hides one: then it did not see everything), and left none of them

@@ -1,24 +1,74 @@
-"""The poller's domain: list the inbox and queue each document that is not already on its way."""
+"""The poller's domain: list the inbox and queue each document that is not already on its way.
+
+``InboxPoller`` holds the collaborators, the settings and what a warm poller remembers between
+runs; each run composes its parts from them (``Reconciliation``, ``Claims``, ``QueueSender``,
+``Confirmation``) and walks the listing through them. The parts are made per run because what
+they hold (the claims this run made, its read of the last complete listing) is the run's own,
+and because the runtime sets the queue's target and the configuration before each run.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..budget import BudgetBusy
+from ..client import LuccaClient
 from ..errors import PermanentError, RetryableError
-from ..listing import ListingStats
-from .confirmation import Confirmation, _saw_whole_inbox
-from .enqueue import Enqueueing
-from .report import STOP_BUDGET, STOP_QUEUE_FULL, PollReport
+from ..ledger import Ledger
+from ..listing import ListingStats, iter_inbox
+from .claims import Claims
+from .confirmation import Confirmation, saw_whole_inbox
+from .enqueue import SQS_BATCH, QueueSender
+from .reconciliation import Reconciliation
+from .refused import BOOKED_GRACE_SECONDS, DISCREPANCY_TTL_SECONDS, RefusedClaims
+from .report import STOP_BUDGET, STOP_QUEUE_FULL, STOP_TARGET_REACHED, STOP_TIME, PollReport
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.client import SQSClient
 
 
 @dataclass
-class InboxPoller(Enqueueing, Confirmation):
-    """One run: list and queue, then settle what a listing of the whole inbox proves."""
+class InboxPoller:
+    """One run: list and queue, then settle what a listing of the whole inbox proves. Every
+    collaborator is passed in."""
+
+    client: LuccaClient
+    ledger: Ledger
+    sqs: SQSClient
+    queue_url: str
+    filters: Mapping[str, str]
+    page_size: int = 1000
+    claim_ttl_seconds: int = 3600
+    time_left: Callable[[], float] = lambda: float("inf")
+    stop_margin_seconds: float = 10.0
+    dry_run: bool = False
+    clock: Callable[[], float] = time.time
+    #: The most documents the queue should hold (None: queue everything listed).
+    queue_target: int | None = None
+    #: The configuration holds were decided under (see ``fingerprint``).
+    config: str = ""
+    refused: RefusedClaims = field(default_factory=RefusedClaims)
+    #: The report of the last run, also when it ended in an error.
+    last_report: PollReport | None = None
+    #: How old a booking must be before its document still listed is a discrepancy.
+    booked_grace_seconds: float = BOOKED_GRACE_SECONDS
+    discrepancy_ttl_seconds: int = DISCREPANCY_TTL_SECONDS
+
+    @property
+    def listing_name(self) -> str:
+        """The ledger's name for a listing with these filters: a listing of other filters says
+        nothing about which documents this one should have seen."""
+        text = json.dumps(dict(self.filters), sort_keys=True)
+        return "inbox#" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def run(self) -> PollReport:
         started = self.clock()
-        self._complete_read = False
+        parts = self._compose()
         report = PollReport()
         stats = ListingStats()
         failure: PermanentError | None = None
@@ -26,12 +76,12 @@ class InboxPoller(Enqueueing, Confirmation):
         seen: set[int] = set()
         sent_before = sum(self.client.requests_sent.values())
         self.refused.forget_all_unless(self.config)
-        room = self._room(report)
+        room = parts.queue.room(report)
         try:
             if room is not None and room <= 0:
                 stats.stopped_because = STOP_QUEUE_FULL
             else:
-                self._walk(report, stats, pending, room, seen)
+                self._walk(parts, report, stats, pending, room, seen)
         except BudgetBusy:
             stats.stopped_because = STOP_BUDGET
         except RetryableError as error:
@@ -46,7 +96,7 @@ class InboxPoller(Enqueueing, Confirmation):
             # Kept also when the flush fails (SQS down): the runtime logs what the run did.
             self.last_report = report
             try:
-                self._flush(pending, report)
+                parts.queue.flush(pending, report)
             finally:
                 report.count = stats.count
                 report.pages = stats.pages
@@ -55,8 +105,62 @@ class InboxPoller(Enqueueing, Confirmation):
                 report.requests = sum(self.client.requests_sent.values()) - sent_before
         if failure is not None:
             raise failure
-        if self._one_snapshot(report, stats):
-            self._confirm_bookings(seen, started, report)
-        if _saw_whole_inbox(report, stats):
-            self.ledger.mark_listing_complete(self.listing_name, started)
+        if parts.confirmation.one_snapshot(report, stats):
+            parts.confirmation.confirm_bookings(seen, started, report)
+        if saw_whole_inbox(report, stats):
+            self.ledger.markers.mark_listing_complete(self.listing_name, started)
         return report
+
+    def _compose(self) -> _RunParts:
+        """This run's parts, each handed only what it uses."""
+        reconciliation = Reconciliation(
+            self.ledger.markers,
+            self.listing_name,
+            booked_grace_seconds=self.booked_grace_seconds,
+            discrepancy_ttl_seconds=self.discrepancy_ttl_seconds,
+        )
+        claims = Claims(
+            self.ledger.states,
+            reconciliation,
+            self.refused,
+            self.clock,
+            claim_ttl_seconds=self.claim_ttl_seconds,
+            dry_run=self.dry_run,
+            config=self.config,
+        )
+        queue = QueueSender(self.sqs, self.queue_url, self.queue_target, claims)
+        confirmation = Confirmation(
+            self.ledger.states, self.ledger.queries, self.filters, dry_run=self.dry_run
+        )
+        return _RunParts(claims, queue, confirmation)
+
+    def _walk(
+        self,
+        parts: _RunParts,
+        report: PollReport,
+        stats: ListingStats,
+        pending: list[tuple[int, str]],
+        room: int | None,
+        seen: set[int],
+    ) -> None:
+        """List page after page, claiming as it goes, until the queue has its fill."""
+        claimed = 0
+        for listed in iter_inbox(self.client, self.filters, page_size=self.page_size, stats=stats):
+            report.listed += 1
+            seen.add(listed.document_id)
+            claimed += parts.claims.claim(listed, report, pending)
+            if len(pending) >= SQS_BATCH:
+                parts.queue.flush(pending, report)
+            if room is not None and claimed >= room:
+                stats.stopped_because = STOP_TARGET_REACHED
+                return
+            if self.time_left() < self.stop_margin_seconds:
+                stats.stopped_because = STOP_TIME
+                return
+
+
+@dataclass(frozen=True)
+class _RunParts:
+    claims: Claims
+    queue: QueueSender
+    confirmation: Confirmation

@@ -1,10 +1,15 @@
-"""Listing the inbox page after page and sending the claimed documents to the queue."""
+"""Sending the claimed documents to the queue, as far as it has room."""
 
 from __future__ import annotations
 
-from ..listing import ListingStats, iter_inbox
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 from .claims import Claims
-from .report import STOP_TARGET_REACHED, STOP_TIME, PollReport
+from .report import PollReport
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.client import SQSClient
 
 #: SendMessageBatch takes at most 10 entries.
 SQS_BATCH = 10
@@ -19,33 +24,18 @@ SEND_ATTEMPTS = 3
 QUEUE_SHARE = 0.45
 
 
-class Enqueueing(Claims):
-    """The listing walked, as far as the queue has room, and its claims sent as messages."""
+@dataclass
+class QueueSender:
+    """The documents queue: how much room it has, and the claimed documents sent to it in
+    batches; a message not sent gives its claim back."""
 
-    def _walk(
-        self,
-        report: PollReport,
-        stats: ListingStats,
-        pending: list[tuple[int, str]],
-        room: int | None,
-        seen: set[int],
-    ) -> None:
-        """List page after page, claiming as it goes, until the queue has its fill."""
-        claimed = 0
-        for listed in iter_inbox(self.client, self.filters, page_size=self.page_size, stats=stats):
-            report.listed += 1
-            seen.add(listed.document_id)
-            claimed += self._claim(listed, report, pending)
-            if len(pending) >= SQS_BATCH:
-                self._flush(pending, report)
-            if room is not None and claimed >= room:
-                stats.stopped_because = STOP_TARGET_REACHED
-                return
-            if self.time_left() < self.stop_margin_seconds:
-                stats.stopped_because = STOP_TIME
-                return
+    sqs: SQSClient
+    queue_url: str
+    #: The most documents the queue should hold (None: queue everything listed).
+    queue_target: int | None
+    claims: Claims
 
-    def _room(self, report: PollReport) -> int | None:
+    def room(self, report: PollReport) -> int | None:
         """How many more documents the queue should take (None: no target)."""
         if self.queue_target is None:
             return None
@@ -61,7 +51,7 @@ class Enqueueing(Claims):
         report.room = max(0, self.queue_target - report.queued_before)
         return report.room
 
-    def _flush(self, pending: list[tuple[int, str]], report: PollReport) -> None:
+    def flush(self, pending: list[tuple[int, str]], report: PollReport) -> None:
         while pending:
             size = _batch_size(pending)
             batch, pending[:] = pending[:size], pending[size:]
@@ -73,13 +63,13 @@ class Enqueueing(Claims):
                 # than when the claims expire.
                 for document_id, _ in [*batch, *pending]:
                     report.send_failed += 1
-                    self._release(document_id)
+                    self.claims.release(document_id)
                 pending.clear()
                 raise
             report.enqueued += len(batch) - len(unsent)
             for document_id in unsent:
                 report.send_failed += 1
-                self._release(document_id)
+                self.claims.release(document_id)
 
     def _send_batch(self, batch: list[tuple[int, str]]) -> list[int]:
         """Send up to 10; resend the entries SQS failed. Returns the ids never sent."""

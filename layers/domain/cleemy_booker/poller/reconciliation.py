@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError
 
-from ..ledger import ClaimResult, Status
+from ..ledger import ClaimResult, Markers, Status
 from ..listing import ListedDocument
 from ..observability import logger
-from .base import PollerBase
 from .report import PollReport
 
 #: Reason codes of a discrepancy (``"<code>: <words>"``, as hold reasons are written).
@@ -17,10 +17,21 @@ BOOKED_STILL_LISTED = "booked_still_in_inbox"
 UNKNOWN_TO_LEDGER = "unknown_to_ledger"
 
 
-class Reconciliation(PollerBase):
-    """The checks a claim makes of what the ledger says of a listed document."""
+@dataclass
+class Reconciliation:
+    """The checks a claim makes of what the ledger says of a listed document; made for one run
+    (it reads the last complete listing's start at most once)."""
 
-    def _check_refused(
+    markers: Markers
+    #: The ledger's name for this listing (``InboxPoller.listing_name``).
+    listing_name: str
+    #: How old a booking must be before its document still listed is a discrepancy.
+    booked_grace_seconds: float
+    discrepancy_ttl_seconds: int
+    _complete_since: str | None = field(default=None, init=False, repr=False)
+    _complete_read: bool = field(default=False, init=False, repr=False)
+
+    def check_refused(
         self, document_id: int, claim: ClaimResult, now: float, report: PollReport
     ) -> float:
         """A document the ledger says is booked is still listed: Lucca did not book it (or
@@ -38,7 +49,7 @@ class Reconciliation(PollerBase):
         self._note(document_id, reason, report)
         return claim.retry_after
 
-    def _check_new(self, listed: ListedDocument, report: PollReport) -> None:
+    def check_new(self, listed: ListedDocument, report: PollReport) -> None:
         """A document claimed for the first time although it was in the inbox when a listing
         that saw the whole inbox started: the ledger lost it (or never recorded it)."""
         created = _created_at(listed)
@@ -58,7 +69,7 @@ class Reconciliation(PollerBase):
         if not self._complete_read:
             self._complete_read = True
             try:
-                self._complete_since = self.ledger.last_complete_listing(self.listing_name)
+                self._complete_since = self.markers.last_complete_listing(self.listing_name)
             except ClientError:
                 logger.warning("last complete listing not read", exc_info=True)
                 self._complete_since = None
@@ -67,7 +78,7 @@ class Reconciliation(PollerBase):
     def _note(self, document_id: int, reason: str, report: PollReport) -> None:
         """Record a discrepancy once; a failed write is logged, not allowed to stop queueing."""
         try:
-            new = self.ledger.record_discrepancy(
+            new = self.markers.record_discrepancy(
                 document_id, reason, ttl_seconds=self.discrepancy_ttl_seconds
             )
         except ClientError:

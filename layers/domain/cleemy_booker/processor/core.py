@@ -8,71 +8,123 @@ Outcomes, each recorded in the ledger:
 * retryable trouble raises ``RetryableError`` so SQS delivers the message again;
 * a busy request budget raises ``DeferDocument``: the message is handed back with a delay and is
   never counted as a failure.
+
+``DocumentProcessor`` holds the collaborators and settings; each attempt composes its parts
+from them (``Deciding`` and ``Verdicts``, ``NumberGuard``, ``Updating``, ``Booking``) and runs
+them in order. The parts are made per attempt because the runtime may swap the rules and the
+configuration between attempts, and because what an attempt has done (``Attempt``) is its own.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import NoReturn
 
 from ..budget import BudgetBusy
+from ..client import LuccaClient
 from ..errors import NotFoundError, PermanentError
-from ..ledger import TOUCHED, DocumentState, Status
+from ..gate import GateConfig
+from ..ledger import TOUCHED, DocumentState, Ledger, Status
 from ..models import DocumentMessage, InboxItem
-from .base import _modified_at, summarize
-from .booking import Booking, _was_booking
-from .outcomes import Decision, DeferDocument, DocumentFailed, ProcessResult, _failure_reason
+from ..rules import RuleSet
+from .attempt import Attempt
+from .booking import Booking
+from .deciding import Deciding, Verdicts
+from .numbers import NumberGuard, was_booking
+from .outcomes import Decision, DeferDocument, ProcessResult
 from .update import Updating
 
 
 @dataclass
-class DocumentProcessor(Updating, Booking):
+class DocumentProcessor:
     """The domain side of the consumer Lambda; every collaborator is passed in."""
+
+    client: LuccaClient
+    ledger: Ledger
+    rules: RuleSet
+    gate: GateConfig
+    listing_fresh_seconds: float = 900.0
+    dry_run: bool = False
+    clock: Callable[[], float] = time.time
+    #: A hold is looked at again after this long, and once the configuration changes.
+    held_recheck_seconds: float = 21600.0
+    #: The configuration decisions are taken under (``fingerprint.config_version``).
+    config: str = ""
 
     def process(self, message: DocumentMessage) -> ProcessResult:
         document_id = message.documentId
         sent_before = sum(self.client.requests_sent.values())
-        self._request_ids_seen = len(self.client.request_ids)
-        self._decided = None
-        state = self.ledger.state(document_id)
+        run = _AttemptParts.compose(self)
+        state = self.ledger.states.state(document_id)
         if state is not None and state.status is Status.BOOKED:
             return ProcessResult(document_id, "already_booked")
         try:
-            result = self._process(message, state)
+            result = run.process(message, state)
         except BudgetBusy as busy:
             raise DeferDocument("request budget busy", busy.wait) from None
         except NotFoundError as error:
-            result = self._not_in_inbox(document_id, state, error)
+            result = run.booking.not_in_inbox(document_id, state, error)
         except PermanentError as error:
-            if not (_was_booking(state) and error.endpoint == "get"):
-                self._fail(document_id, error)
+            if not (was_booking(state) and error.endpoint == "get"):
+                run.verdicts.fail(document_id, error)
             # The read a later attempt makes after a booking call of ours was refused (e.g. a
             # 405: the inferred route is not served): the document may be booked; not the DLQ.
-            result = self._unconfirmed(document_id, error)
+            result = run.verdicts.unconfirmed(document_id, error)
         spent = sum(self.client.requests_sent.values()) - sent_before
-        return replace(result, requests=spent, request_ids=tuple(self._new_request_ids()))
+        return replace(result, requests=spent, request_ids=tuple(run.attempt.new_request_ids()))
 
-    def _fail(self, document_id: int, error: PermanentError) -> NoReturn:
-        reason = _failure_reason(error)
-        self.ledger.record(
-            document_id,
-            Status.FAILED,
-            "failed",
-            reasons=[reason],
-            detail={"errorType": type(error).__name__, "requestIds": self._new_request_ids()},
-            summary=self._decided_summary(),
+
+@dataclass
+class _AttemptParts:
+    """One attempt's parts, each handed only what it uses, and the order they run in."""
+
+    client: LuccaClient
+    attempt: Attempt
+    deciding: Deciding
+    verdicts: Verdicts
+    updating: Updating
+    booking: Booking
+    numbers: NumberGuard
+    listing_fresh_seconds: float
+    dry_run: bool
+    clock: Callable[[], float]
+
+    @classmethod
+    def compose(cls, processor: DocumentProcessor) -> _AttemptParts:
+        client, states = processor.client, processor.ledger.states
+        attempt = Attempt(client)
+        deciding = Deciding(processor.rules, processor.gate, processor.clock, attempt)
+        verdicts = Verdicts(
+            states,
+            processor.clock,
+            attempt,
+            held_recheck_seconds=processor.held_recheck_seconds,
+            config=processor.config,
         )
-        raise DocumentFailed(document_id, reason, type(error).__name__) from error
+        numbers = NumberGuard(processor.ledger.numbers, processor.gate)
+        updating = Updating(client, states, processor.rules, deciding, numbers, attempt)
+        booking = Booking(client, states, numbers, verdicts, attempt)
+        return cls(
+            client,
+            attempt,
+            deciding,
+            verdicts,
+            updating,
+            booking,
+            numbers,
+            listing_fresh_seconds=processor.listing_fresh_seconds,
+            dry_run=processor.dry_run,
+            clock=processor.clock,
+        )
 
-    # --- steps -------------------------------------------------------------------------------
-
-    def _process(self, message: DocumentMessage, state: DocumentState | None) -> ProcessResult:
+    def process(self, message: DocumentMessage, state: DocumentState | None) -> ProcessResult:
         item, listed = self._current_item(message, state)
-        decision = self._decide(item)
+        decision = self.deciding.decide(item)
         if decision.reasons:
-            return self._hold(decision)
+            return self.verdicts.hold(decision)
         if self.dry_run:
-            return self._plan(decision)
+            return self.verdicts.plan(decision)
         if decision.outcome.changed and listed:
             # The read, the PUT built from it and the book go out one right after the other,
             # not a budget interval apart: an edit landing between the read and the PUT would
@@ -80,21 +132,21 @@ class DocumentProcessor(Updating, Booking):
             # all of them defers the document before its first request, not between the PUT
             # and the book (where the next attempt would have to read it again).
             with self.client.back_to_back(3):
-                return self._update_and_book(self._reread(decision), state)
+                return self._update_and_book(self.updating.reread(decision), state)
         return self._update_and_book(decision, state)
 
     def _update_and_book(self, decision: Decision, state: DocumentState | None) -> ProcessResult:
         if decision.reasons:
-            return self._hold(decision)
-        duplicate = self._claim_number(decision.item, decision.outcome)
+            return self.verdicts.hold(decision)
+        duplicate = self.numbers.claim(decision.item, decision.outcome)
         if duplicate is not None:
-            return self._hold(replace(decision, reasons=[duplicate]))
+            return self.verdicts.hold(replace(decision, reasons=[duplicate]))
         updated = decision.outcome.changed
         if updated:
-            decision = self._update(decision, state)
+            decision = self.updating.update(decision, state)
             if decision.reasons:
-                return self._hold(decision)
-        return self._book(decision, state, updated=updated)
+                return self.verdicts.hold(decision)
+        return self.booking.book(decision, state, updated=updated)
 
     def _current_item(
         self, message: DocumentMessage, state: DocumentState | None
@@ -102,7 +154,7 @@ class DocumentProcessor(Updating, Booking):
         """The listed item while fresh and untouched by an earlier attempt; else a GET.
 
         The flag says the item came from the listing: it may be up to ``listing_fresh_seconds``
-        old, good enough to book as it is, not to build a PUT from (see ``_reread``).
+        old, good enough to book as it is, not to build a PUT from (see ``Updating.reread``).
         """
         touched = state is not None and state.status in TOUCHED
         if message.item is not None and message.listedAt is not None and not touched:
@@ -110,16 +162,3 @@ class DocumentProcessor(Updating, Booking):
             if 0 <= age <= self.listing_fresh_seconds:
                 return message.item, True
         return self.client.get_document(message.documentId), False
-
-    def _plan(self, decision: Decision) -> ProcessResult:
-        item = decision.item
-        self.ledger.record(
-            item.document_id,
-            Status.PLANNED,
-            "dry_run",
-            modified_at=_modified_at(item),
-            reasons=["dry run: would book"],
-            detail=decision.ledger_detail(),
-            summary=summarize(item),
-        )
-        return ProcessResult(item.document_id, "dry_run", ("dry run: would book",))

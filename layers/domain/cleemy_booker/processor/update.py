@@ -11,26 +11,36 @@ Lucca's answer to the PUT is what gets booked, so the gate looks at it again.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
+from ..client import LuccaClient
 from ..errors import PermanentError
 from ..gate import FIELD_NAMES, HoldReason
-from ..ledger import DocumentState, Status
+from ..ledger import DocumentState, DocumentStates, Status
 from ..models import InboxDocumentWrite, InboxItem, to_write_shape
-from ..rules import FieldChange, RulesOutcome, diff_json
-from .base import _modified_at
-from .booking import NumberClaims
+from ..rules import FieldChange, RuleSet, RulesOutcome, diff_json
+from .attempt import Attempt, modified_at_of
+from .deciding import Deciding
+from .numbers import NumberGuard
 from .outcomes import Decision
 
 #: Hold: Lucca's answer to our PUT differs from what was sent and the rules would PUT again.
 UPDATE_NOT_KEPT = "update_not_kept"
 
 
-class Updating(NumberClaims):
+@dataclass
+class Updating:
     """The PUT and what follows from Lucca's answer to it."""
 
-    def _reread(self, decision: Decision) -> Decision:
+    client: LuccaClient
+    states: DocumentStates
+    rules: RuleSet
+    deciding: Deciding
+    numbers: NumberGuard
+    attempt: Attempt
+
+    def reread(self, decision: Decision) -> Decision:
         """Read the document again just before a PUT built from the listing.
 
         A PUT replaces the whole document and Lucca honours no precondition: a body built from
@@ -42,31 +52,31 @@ class Updating(NumberClaims):
         fresh = self.client.get_document(listed.document_id)
         if not _changed_since(listed, fresh):
             return decision
-        again = self._decide(fresh)
-        seen = {"listedModifiedAt": _modified_at(listed), "modifiedAt": _modified_at(fresh)}
+        again = self.deciding.decide(fresh)
+        seen = {"listedModifiedAt": modified_at_of(listed), "modifiedAt": modified_at_of(fresh)}
         return replace(again, detail={**again.detail, "changedSinceListing": seen})
 
-    def _update(self, decision: Decision, state: DocumentState | None) -> Decision:
+    def update(self, decision: Decision, state: DocumentState | None) -> Decision:
         """PUT the rules' changes, then decide again on Lucca's answer (what it now holds)."""
         item, sent = decision.item, decision.outcome
         try:
             answer = self.client.update_document(item.document_id, sent.write)
         except PermanentError:
             # Not updated, so not booked: the number must not block the document replacing it.
-            self._release_number(item, sent, state)
+            self.numbers.release(item, sent, state)
             raise
-        self.ledger.record(
+        self.states.record(
             item.document_id,
             Status.UPDATED,
             "updated",
-            modified_at=_modified_at(answer),
-            detail={**decision.ledger_detail(), "requestIds": self._new_request_ids()},
+            modified_at=modified_at_of(answer),
+            detail={**decision.ledger_detail(), "requestIds": self.attempt.new_request_ids()},
         )
         answered = self._decide_on_answer(decision, answer)
         if not answered.reasons:
             answered = self._follow_number(decision, answered, state)
         if answered.reasons:
-            self._release_number(item, sent, state)  # held before any book call
+            self.numbers.release(item, sent, state)  # held before any book call
         return answered
 
     def _decide_on_answer(self, decision: Decision, answer: InboxItem) -> Decision:
@@ -78,13 +88,15 @@ class Updating(NumberClaims):
         """
         sent = decision.outcome
         holds_item = _as_answered(decision.item, answer)
-        self._decided = holds_item
+        self.attempt.decided = holds_item
         holds = to_write_shape(holds_item)
         differences = diff_json(_state_json(sent.write), _state_json(holds))
         if not differences:
             # Kept as sent; read-only fields (OCR status ...) may still have moved.
             kept = RulesOutcome(holds, sent.applied, sent.changes)
-            return Decision(holds_item, kept, self._review(holds_item, kept), decision.detail)
+            return Decision(
+                holds_item, kept, self.deciding.review(holds_item, kept), decision.detail
+            )
         detail = {
             **decision.detail,
             "answerDiffers": [
@@ -98,19 +110,19 @@ class Updating(NumberClaims):
             return Decision(holds_item, again, [reason], detail, recheck=False)
         # The rules are content with what Lucca holds; the audit keeps what they did.
         now = RulesOutcome(again.write, sent.applied, sent.changes, again.failed)
-        return Decision(holds_item, now, self._review(holds_item, now), detail)
+        return Decision(holds_item, now, self.deciding.review(holds_item, now), detail)
 
     def _follow_number(
         self, sent: Decision, answered: Decision, state: DocumentState | None
     ) -> Decision:
         """Lucca's answer may carry another invoice number (normalised): claim that one."""
-        before = self._number_key(sent.item, sent.outcome)
-        if self._number_key(answered.item, answered.outcome) == before:
+        before = self.numbers.key(sent.item, sent.outcome)
+        if self.numbers.key(answered.item, answered.outcome) == before:
             return answered
-        duplicate = self._claim_number(answered.item, answered.outcome)
+        duplicate = self.numbers.claim(answered.item, answered.outcome)
         if duplicate is not None:
             return replace(answered, reasons=[duplicate])
-        self._release_number(sent.item, sent.outcome, state)
+        self.numbers.release(sent.item, sent.outcome, state)
         return answered
 
 

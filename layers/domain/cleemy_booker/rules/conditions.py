@@ -22,10 +22,7 @@ from pydantic import (
 )
 
 from .paths import near_miss
-from .scalars import as_text, comparable_bound, compare, same
-
-#: A condition compares with any JSON value.
-JsonValue = Any
+from .scalars import JsonValue, as_text, comparable_bound, compare, same
 
 OPERATORS = (
     "equals", "not_equals", "is_null", "not_null", "in", "not_in", "regex", "range",

@@ -11,6 +11,9 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+#: Any JSON value, as a rule writes it: a literal to set, or one a condition compares with.
+JsonValue = Any
+
 
 def as_text(value: Any) -> str | None:
     """The string form used by templates and ``regex``: JSON's spelling for non-strings."""

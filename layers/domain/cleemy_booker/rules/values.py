@@ -30,10 +30,7 @@ from ..models import KNOWN_VALUES, WriteDocument
 from ..validation import summary
 from .exceptions import RuleNotApplicable
 from .paths import check_read_path, lookup
-from .scalars import as_date, as_text
-
-#: A literal is any JSON value, written as it is.
-JsonValue = Any
+from .scalars import JsonValue, as_date, as_text
 
 
 class LiteralValue(BaseModel):

@@ -54,7 +54,7 @@ class DigestRuntime:
 
     def run(self, *, all_clear: bool | None = None) -> dict[str, Any]:
         data = gather(self.ledger, now=self.clock.time())
-        if self.ledger.digest_published_until(DIGEST_NAME) is None:
+        if self.ledger.markers.digest_published_until(DIGEST_NAME) is None:
             # The first digest ever: anchor its period now, so that a failed publish leaves
             # tomorrow's to start here rather than a day before tomorrow.
             mark_published(self.ledger, replace(data, until=data.since))

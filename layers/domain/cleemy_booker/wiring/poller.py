@@ -80,7 +80,7 @@ class PollerRuntime(LuccaRuntime):
             logger.info("inbox not listed", extra={"reason": skip, "listedAt": self._listed_at})
             return PollReport(stopped_because=skip)
         until = self.clock.time() + min(time_left(), MAX_INVOCATION_SECONDS)
-        lease = self.ledger.acquire_lease(POLLER_LEASE, holder, until)
+        lease = self.ledger.leases.acquire_lease(POLLER_LEASE, holder, until)
         if not lease.acquired:
             # Two pollers would list the same inbox twice and queue nothing more.
             extra = {"reason": STOP_ANOTHER_POLLER, "holder": lease.holder, "until": lease.until}
@@ -95,7 +95,7 @@ class PollerRuntime(LuccaRuntime):
         """A lease not given back lapses at the end of the invocation anyway: failing (or
         hiding the poll's own error) for it would cost more than the next run it delays."""
         try:
-            self.ledger.release_lease(POLLER_LEASE, holder)
+            self.ledger.leases.release_lease(POLLER_LEASE, holder)
         except Exception:
             logger.warning("poller lease not released", exc_info=True)
 
@@ -108,7 +108,7 @@ class PollerRuntime(LuccaRuntime):
         if self._counted_at is not None and started - self._counted_at < pace:
             return
         try:
-            held = self.ledger.count_in_status(Status.HELD)
+            held = self.ledger.queries.count_in_status(Status.HELD)
         except Exception:
             logger.warning("held documents not counted", exc_info=True)
             return

@@ -187,7 +187,7 @@ class ProcessorRuntime(LuccaRuntime):
         """The last delivery SQS allows failed too (an outage): to the dead-letter queue now,
         with the reason (SQS would move it there itself, without one)."""
         reason = f"still failing after {receive_count} deliveries: {error}"
-        state = self.ledger.state(message.documentId)
+        state = self.ledger.states.state(message.documentId)
         if state is not None and state.may_be_booked:
             # A book call of ours may have gone through before Lucca went away: FAILED would
             # lose that. The mark stays; the poller records the document booked once a
@@ -196,7 +196,7 @@ class ProcessorRuntime(LuccaRuntime):
         else:
             # The poller queues it again after a while; the listed item, if the message has
             # one, names the document in the digest.
-            self.ledger.record(
+            self.ledger.states.record(
                 message.documentId,
                 Status.FAILED,
                 "failed",
@@ -216,7 +216,9 @@ class ProcessorRuntime(LuccaRuntime):
             MessageBody=deferred.model_dump_json(),
             DelaySeconds=delay_seconds,
         )
-        self.ledger.extend_claim(message.documentId, until=self.clock.time() + delay_seconds + 3600)
+        self.ledger.states.extend_claim(
+            message.documentId, until=self.clock.time() + delay_seconds + 3600
+        )
         metrics.add_metric("DocumentsDeferred", MetricUnit.Count, 1)
         logger.info("document deferred", extra={"reason": reason, "delay": delay_seconds})
         return {"documentId": message.documentId, "outcome": "deferred", "reasons": [reason]}
