@@ -1,0 +1,189 @@
+"""The poller's parts alone, each over a fake of the part below it: ``Claims`` (a claim per
+listed document, refusals remembered, a claim given back with the state it replaced) over a
+fake state store, ``QueueSender`` (batches, unsent entries' claims given back) over a fake SQS,
+``Confirmation`` (what a listing must be to prove a booking) over fake stores."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cleemy_booker.ledger import ClaimResult, DocumentState, Status
+from cleemy_booker.listing import END_COUNT_REACHED, ListedDocument, ListingStats
+from cleemy_booker.models import InboxItem
+from cleemy_booker.poller import PollReport, RefusedClaims
+from cleemy_booker.poller.claims import Claims
+from cleemy_booker.poller.confirmation import Confirmation
+from cleemy_booker.poller.enqueue import QueueSender
+from cleemy_booker.poller.reconciliation import Reconciliation
+from tests.factories import raw_item
+
+NOW = 1_790_000_000.0
+
+
+class FakeStates:
+    """``DocumentStates``' claims: each document answers as told (claimed by default)."""
+
+    def __init__(self, refuse: dict[int, Status] | None = None) -> None:
+        self.refuse = refuse or {}
+        self.claims: list[int] = []
+        self.released: list[tuple[int, dict[str, Any] | None]] = []
+        self.confirmed: list[int] = []
+
+    def claim_for_queue(self, document_id: int, modified_at: str, **_: Any) -> ClaimResult:
+        self.claims.append(document_id)
+        if document_id in self.refuse:
+            return ClaimResult(False, self.refuse[document_id], retry_after=NOW + 600)
+        before = {"status": {"S": "HELD"}, "documentId": {"N": str(document_id)}}
+        return ClaimResult(True, Status.HELD, before=before)
+
+    def release_claim(self, document_id: int, before: dict[str, Any] | None = None) -> None:
+        self.released.append((document_id, before))
+
+    def confirm_booked(self, seen: DocumentState, *, detail: dict[str, Any]) -> bool:
+        self.confirmed.append(seen.document_id)
+        return True
+
+
+class FakeMarkers:
+    def last_complete_listing(self, name: str) -> str | None:
+        return None
+
+    def record_discrepancy(self, document_id: int, reason: str, *, ttl_seconds: int) -> bool:
+        return True
+
+
+class FakeSqs:
+    """SendMessageBatch that fails the ids it is told to, every time."""
+
+    def __init__(self, failing: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        self.failing = failing
+        self.batches: list[list[str]] = []
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
+        self.batches.append([entry["Id"] for entry in Entries])
+        return {"Successful": [{"Id": e["Id"]} for e in Entries if e["Id"] not in self.failing]}
+
+
+def claims_over(states: FakeStates, refused: RefusedClaims | None = None) -> Claims:
+    reconciliation = Reconciliation(
+        FakeMarkers(),  # type: ignore[arg-type]
+        "inbox#test",
+        booked_grace_seconds=900,
+        discrepancy_ttl_seconds=86400,
+    )
+    return Claims(
+        states,  # type: ignore[arg-type]
+        reconciliation,
+        refused or RefusedClaims(),
+        lambda: NOW,
+        claim_ttl_seconds=3600,
+        dry_run=False,
+        config="cfg",
+    )
+
+
+def listed(document_id: int) -> ListedDocument:
+    return ListedDocument(document_id, InboxItem.model_validate(raw_item(document_id)))
+
+
+def test_a_claimed_document_is_queued_with_the_item_as_listed() -> None:
+    claims = claims_over(FakeStates())
+    report, pending = PollReport(), []
+
+    assert claims.claim(listed(501), report, pending) == 1
+
+    [(document_id, body)] = pending
+    assert document_id == 501
+    message = json.loads(body)
+    assert message["documentId"] == 501
+    assert message["item"]["id"] == 501
+
+
+def test_a_refused_claim_is_remembered_and_not_asked_again_while_unchanged() -> None:
+    states = FakeStates(refuse={501: Status.HELD})
+    refused = RefusedClaims()
+    report, pending = PollReport(), []
+
+    assert claims_over(states, refused).claim(listed(501), report, pending) == 0
+    assert claims_over(states, refused).claim(listed(501), report, pending) == 0
+
+    assert states.claims == [501]  # the second run spared the write
+    assert report.skipped["held"] == 1
+    assert report.known == 1
+    assert pending == []
+
+
+def test_a_claim_given_back_restores_the_state_it_replaced() -> None:
+    states = FakeStates()
+    claims = claims_over(states)
+    claims.claim(listed(501), PollReport(), [])
+
+    claims.release(501)
+
+    assert states.released == [
+        (501, {"status": {"S": "HELD"}, "documentId": {"N": "501"}}),
+    ]
+
+
+def test_the_sender_gives_back_the_claims_of_the_messages_it_could_not_send() -> None:
+    states = FakeStates()
+    claims = claims_over(states)
+    pending: list[tuple[int, str]] = []
+    for document_id in range(501, 513):
+        claims.claim(listed(document_id), PollReport(), pending)
+    sqs = FakeSqs(failing={"505"})
+    sender = QueueSender(sqs, "queue-url", None, claims)  # type: ignore[arg-type]
+    report = PollReport()
+
+    sender.flush(pending, report)
+
+    assert [len(batch) for batch in sqs.batches] == [10, 1, 1, 2]  # 505 tried three times
+    assert report.enqueued == 11
+    assert report.send_failed == 1
+    assert [document_id for document_id, _ in states.released] == [505]
+    assert pending == []
+
+
+def whole_inbox(count: int) -> ListingStats:
+    return ListingStats(count=count, pages=1, stopped_because=END_COUNT_REACHED)
+
+
+def test_only_an_unfiltered_one_page_listing_of_every_document_proves_a_booking() -> None:
+    confirmation = Confirmation(FakeStates(), None, {}, dry_run=False)  # type: ignore[arg-type]
+    report = PollReport(listed=3)
+
+    assert confirmation.one_snapshot(report, whole_inbox(3))
+    assert not confirmation.one_snapshot(report, whole_inbox(4))  # one not seen
+    two_pages = ListingStats(count=3, pages=2, stopped_because=END_COUNT_REACHED)
+    assert not confirmation.one_snapshot(report, two_pages)
+    filtered = Confirmation(FakeStates(), None, {"x": "y"}, dry_run=False)  # type: ignore[arg-type]
+    assert not filtered.one_snapshot(report, whole_inbox(3))
+    dry = Confirmation(FakeStates(), None, {}, dry_run=True)  # type: ignore[arg-type]
+    assert not dry.one_snapshot(report, whole_inbox(3))
+
+
+class FakeQueries:
+    def __init__(self, uncertain: list[DocumentState]) -> None:
+        self.uncertain = uncertain
+
+    def uncertain_bookings(self) -> list[DocumentState]:
+        return self.uncertain
+
+
+def test_a_possible_booking_absent_from_the_listing_and_marked_before_it_is_confirmed() -> None:
+    before = "2026-09-21T10:00:00+00:00"
+    after = "2026-09-23T10:00:00+00:00"
+    uncertain = [
+        DocumentState(document_id=1, status=Status.BOOKING, updated_at=before),
+        DocumentState(document_id=2, status=Status.BOOKING, updated_at=before),  # still listed
+        DocumentState(document_id=3, status=Status.BOOKING, updated_at=after),  # after the start
+    ]
+    states = FakeStates()
+    confirmation = Confirmation(states, FakeQueries(uncertain), {}, dry_run=False)  # type: ignore[arg-type]
+    report = PollReport()
+
+    confirmation.confirm_bookings({2}, NOW, report)
+
+    assert states.confirmed == [1]
+    assert report.confirmed == [1]
