@@ -383,7 +383,7 @@ class LocalPipeline(Startable):
         ledger = self.ledger
         states: dict[int, DocumentState] = {}
         for status in Status:
-            if status is Status.DISCREPANCY:  # a reconciliation note, not a document's state
+            if status in (Status.DISCREPANCY, Status.NOVELTY):  # notes, not a document's state
                 continue
             for state in ledger.queries.in_status(status):
                 states[state.document_id] = state

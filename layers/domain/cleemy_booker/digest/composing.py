@@ -13,6 +13,7 @@ from .sections import (
     _failed_section,
     _health_line,
     _held_section,
+    _novelty_section,
     _queue_section,
 )
 from .words import _seconds_since, _when, _zone_name
@@ -66,6 +67,7 @@ def _something_to_say(data: DigestData, health: Health) -> bool:
         or data.failed
         or data.booked
         or data.discrepancies
+        or data.novelties
         or (health.dead_letters or 0) > 0
         or (queued_for is not None and queued_for > QUEUE_ALERT_SECONDS)
     )
@@ -90,6 +92,7 @@ def _text(data: DigestData, health: Health, stack: str, zone: tzinfo, limit: int
         _failed_section(data, health, stack, limit),
         _queue_section(data),
         _discrepancy_section(data, limit),
+        _novelty_section(data, limit),
     )
     if person:
         person = [*_heading("WHAT NEEDS A PERSON"), *person]

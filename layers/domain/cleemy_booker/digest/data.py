@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ledger import BookingTrail, DocumentState
+from ..novelty import Novelty
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class DigestData:
     oldest_queued_since: str | None = None
     #: Open discrepancies (``recon#`` items): the ledger and Lucca disagree about these.
     discrepancies: tuple[DocumentState, ...] = ()
+    #: What Lucca sent that is new, first seen in the period (``novelty#`` items).
+    novelties: tuple[Novelty, ...] = ()
 
 
 @dataclass(frozen=True)

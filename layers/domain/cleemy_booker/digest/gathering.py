@@ -50,6 +50,7 @@ def gather(
         booked=_with_trails(ledger, booked, max_trails),
         oldest_queued_since=oldest.updated_at if oldest is not None else None,
         discrepancies=tuple(ledger.queries.in_status(Status.DISCREPANCY)),
+        novelties=tuple(n for n in ledger.queries.novelties(since) if n.first_seen < until),
     )
 
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from ..ledger import DocumentState, DocumentSummary
 from ..models import CREDIT_NOTE, INVOICE
+from ..novelty import Novelty
 from .data import DigestData, Health
 from .words import _count, _cut_list, _money, _seconds_since, _shorten, _totals, duration
 
@@ -152,6 +153,27 @@ def _discrepancy_section(data: DigestData, limit: int) -> list[str]:
         "in Lucca, then tell an engineer: the booker may have lost track of it.",
     ]
     return lines + _cut_list([_discrepancy_lines(state) for state in found], limit)
+
+
+def _novelty_section(data: DigestData, limit: int) -> list[str]:
+    if not data.novelties:
+        return []
+    lines = [
+        f"Lucca started sending {_count(len(data.novelties), 'new thing')} its inbox did not "
+        "send before (its legacy API changes without notice). The booker keeps new fields and "
+        "holds documents with a new value; tell an engineer, so that they check what it means "
+        "before it matters.",
+    ]
+    return lines + _cut_list([_novelty_lines(n) for n in data.novelties], limit)
+
+
+def _novelty_lines(novelty: Novelty) -> list[str]:
+    what = {"field": "a new field", "value": "a new value", "route": "a route answering anew"}
+    where = f" on document {novelty.document_id}" if novelty.document_id else ""
+    return [
+        f"  - {what[novelty.kind]}: {novelty.key}",
+        f"      first seen {novelty.first_seen}{where}, e.g. {_shorten(novelty.example, 120)}",
+    ]
 
 
 def _discrepancy_lines(state: DocumentState) -> list[str]:

@@ -1,6 +1,6 @@
 """The ledger's items: their keys, and how a state item is read and written.
 
-One DynamoDB table, seven kinds of item:
+One DynamoDB table, eight kinds of item:
 
 * ``doc#{id}`` / ``state`` — the document's current status. The poller claims a document here
   before queueing it (a conditional write), so overlapping scheduled runs never queue it twice
@@ -23,6 +23,10 @@ One DynamoDB table, seven kinds of item:
 * ``recon#{id}`` / ``recon`` — a disagreement between the ledger and Lucca about a document
   (booked here, still in the inbox there; in the inbox, unknown here), in the status index as
   ``DISCREPANCY`` for the digest, written once, gone by TTL (``expiresAt``) after some weeks.
+* ``novelty#{kind}#{key}`` / ``novelty`` — something new Lucca sent (a field, an enumeration's
+  value, a route answering differently), in the status index as ``NOVELTY`` by when it was
+  first seen, with an example and a document that carried it; written once, kept (a handful of
+  items, and the record of when Lucca changed).
 
 Attribute values are written as the low-level client takes them (``{"S": ...}``), not through
 boto3's ``TypeSerializer``: every value here is a string or an integer (ids, epoch seconds),
@@ -32,6 +36,7 @@ and each conditional write's values sit next to the expression that reads them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime
 from typing import Any
@@ -67,6 +72,17 @@ def _listing_key(name: str) -> dict[str, Any]:
 
 def _recon_key(document_id: int) -> dict[str, Any]:
     return {"pk": {"S": f"recon#{document_id}"}, "sk": {"S": "recon"}}
+
+
+#: A novelty's key is at most this long in the item's key (a field name from Lucca could be
+#: anything); a longer one is cut and told apart by a hash of the whole.
+NOVELTY_KEY_MAX = 300
+
+
+def _novelty_key(kind: str, key: str) -> dict[str, Any]:
+    if len(key) > NOVELTY_KEY_MAX:
+        key = key[:NOVELTY_KEY_MAX] + "#" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    return {"pk": {"S": f"novelty#{kind}#{key}"}, "sk": {"S": "novelty"}}
 
 
 def _old_item(exc: ClientError) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Marks moved only forward (up to when the last digest reported, when the last complete
-listing started) and the reconciliation's discrepancies, each written once."""
+listing started), the reconciliation's discrepancies and what Lucca sent that is new, each
+written once."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import json
 from typing import Any
 
 from ..clock import utc_iso
-from .items import _digest_key, _listing_key, _recon_key
+from ..novelty import Novelty
+from .items import _digest_key, _listing_key, _novelty_key, _recon_key
 from .records import Status
 from .table import LedgerTable
 
 
 class Markers:
-    """The ``digest#``, ``listing#`` and ``recon#`` items."""
+    """The ``digest#``, ``listing#``, ``recon#`` and ``novelty#`` items."""
 
     def __init__(self, table: LedgerTable) -> None:
         self._db = table
@@ -77,5 +79,27 @@ class Markers:
                 ":at": {"S": utc_iso(now)},
                 ":r": {"S": json.dumps([reason])},
                 ":expires": {"N": str(int(now) + ttl_seconds)},
+            },
+        )
+
+    def record_novelty(self, novelty: Novelty) -> bool:
+        """Record something new Lucca sent, once: False if it was already recorded (the first
+        sighting stays: it says since when). An update conditional on the item not existing
+        (the poller may update, not put)."""
+        return self._db.update_if(
+            Key=_novelty_key(novelty.kind, novelty.key),
+            UpdateExpression=(
+                "SET #s = :s, statusKey = :s, kind = :kind, novelty = :key, example = :example, "
+                "updatedAt = :at" + (", documentId = :id" if novelty.document_id else "")
+            ),
+            ConditionExpression="attribute_not_exists(pk)",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":s": {"S": Status.NOVELTY},
+                ":kind": {"S": novelty.kind},
+                ":key": {"S": novelty.key},
+                ":example": {"S": novelty.example},
+                ":at": {"S": self._db.now_iso()},
+                **({":id": {"N": str(novelty.document_id)}} if novelty.document_id else {}),
             },
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..novelty import Novelty
 from .items import STATUS_INDEX, _state_from_item
 from .records import (
     BOOK_UNCERTAIN,
@@ -136,3 +137,30 @@ class LedgerQueries:
                 break
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return total
+
+    def novelties(self, since: str = "") -> list[Novelty]:
+        """What Lucca sent that is new, first seen at or after ``since`` (a ledger stamp;
+        empty: all of them), oldest first."""
+        condition = "statusKey = :s"
+        values: dict[str, Any] = {":s": {"S": Status.NOVELTY}}
+        if since:  # a key condition takes no empty string
+            condition += " AND updatedAt >= :since"
+            values[":since"] = {"S": since}
+        found = self._db.query(
+            IndexName=STATUS_INDEX,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
+        )
+        return [_novelty_from_item(item) for item in found]
+
+
+def _novelty_from_item(item: dict[str, Any]) -> Novelty:
+    document = item.get("documentId", {}).get("N")
+    kind = item["kind"]["S"]
+    return Novelty(
+        kind=kind if kind in ("field", "value", "route") else "field",
+        key=item["novelty"]["S"],
+        example=item.get("example", {}).get("S", ""),
+        document_id=int(document) if document is not None else None,
+        first_seen=item["updatedAt"]["S"],
+    )

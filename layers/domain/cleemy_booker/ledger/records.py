@@ -21,6 +21,8 @@ class Status(StrEnum):
     FAILED = "FAILED"
     #: Not a document's state: a ``recon#`` item, the ledger and Lucca disagreeing about it.
     DISCREPANCY = "DISCREPANCY"
+    #: Not a document's state: a ``novelty#`` item, something new Lucca sent (``novelty``).
+    NOVELTY = "NOVELTY"
 
 
 #: Statuses in which a previous attempt may have changed the document in Lucca.

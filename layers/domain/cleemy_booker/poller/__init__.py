@@ -6,9 +6,9 @@ stopped), ``refused`` (the refused claims a warm poller remembers), ``reconcilia
 (``Reconciliation``: the ledger against the listing, discrepancies), ``claims`` (``Claims``: a
 listed document's claim and message, and the claim given back), ``enqueue`` (``QueueSender``:
 the queue's room and the messages sent), ``confirmation`` (``Confirmation``: what a listing of
-the whole inbox proves), ``core`` (``InboxPoller.run``: the parts composed for a run, the
-listing walked through them). What the rest of the project uses is named here.
-"""
+the whole inbox proves), ``novelties`` (``NoveltyLog``: what Lucca sent that is new), ``core``
+(``InboxPoller.run``: the parts composed for a run, the listing walked through them). What the
+rest of the project uses is named here."""
 
 from .claims import MAX_BODY_BYTES, message_for
 from .core import InboxPoller

@@ -2,10 +2,10 @@
 
 ``InboxPoller`` holds the collaborators, the settings and what a warm poller remembers between
 runs; each run composes its parts from them (``Reconciliation``, ``Claims``, ``QueueSender``,
-``Confirmation``) and walks the listing through them. The parts are made per run because what
-they hold (the claims this run made, its read of the last complete listing) is the run's own,
-and because the runtime sets the queue's target and the configuration before each run.
-"""
+``Confirmation``, ``NoveltyLog``) and walks the listing through them. The parts are made per run
+because what they hold (the claims this run made, its read of the last complete listing) is the
+run's own, and because the runtime sets the queue's target and the configuration before each
+run."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from ..listing import ListingStats, iter_inbox
 from .claims import Claims
 from .confirmation import Confirmation, saw_whole_inbox
 from .enqueue import SQS_BATCH, QueueSender
+from .novelties import NoveltyLog
 from .reconciliation import Reconciliation
 from .refused import BOOKED_GRACE_SECONDS, DISCREPANCY_TTL_SECONDS, RefusedClaims
 from .report import STOP_BUDGET, STOP_QUEUE_FULL, STOP_TARGET_REACHED, STOP_TIME, PollReport
@@ -58,6 +59,8 @@ class InboxPoller:
     #: How old a booking must be before its document still listed is a discrepancy.
     booked_grace_seconds: float = BOOKED_GRACE_SECONDS
     discrepancy_ttl_seconds: int = DISCREPANCY_TTL_SECONDS
+    #: What Lucca sent that is new, already recorded (see ``NoveltyLog``); kept while warm.
+    novelties_known: set[str] = field(default_factory=set)
 
     @property
     def listing_name(self) -> str:
@@ -132,7 +135,8 @@ class InboxPoller:
         confirmation = Confirmation(
             self.ledger.states, self.ledger.queries, self.filters, dry_run=self.dry_run
         )
-        return _RunParts(claims, queue, confirmation)
+        novelties = NoveltyLog(self.ledger.markers, self.novelties_known)
+        return _RunParts(claims, queue, confirmation, novelties)
 
     def _walk(
         self,
@@ -148,6 +152,7 @@ class InboxPoller:
         for listed in iter_inbox(self.client, self.filters, page_size=self.page_size, stats=stats):
             report.listed += 1
             seen.add(listed.document_id)
+            parts.novelties.note(listed, report)
             claimed += parts.claims.claim(listed, report, pending)
             if len(pending) >= SQS_BATCH:
                 parts.queue.flush(pending, report)
@@ -164,3 +169,4 @@ class _RunParts:
     claims: Claims
     queue: QueueSender
     confirmation: Confirmation
+    novelties: NoveltyLog

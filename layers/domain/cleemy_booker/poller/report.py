@@ -38,6 +38,8 @@ class PollReport:
     #: Documents a booking call of ours may have booked unseen, recorded booked by this run:
     #: its listing saw the whole inbox at once and they were not in it.
     confirmed: list[int] = field(default_factory=list)
+    #: What Lucca sent that is new (``kind:key``), first recorded by this run.
+    novelties: list[str] = field(default_factory=list)
 
     @property
     def left_work(self) -> bool:
@@ -60,4 +62,5 @@ class PollReport:
             "known": self.known,
             "discrepancies": self.discrepancies,
             "confirmed": self.confirmed,
+            "novelties": self.novelties,
         }

@@ -40,6 +40,8 @@ class PollerRuntime(LuccaRuntime):
         self.ledger = Ledger(aws.dynamodb, settings.ledger_table, clock=self.clock.time)
         #: Refused claims, remembered while this instance is warm (see ``RefusedClaims``).
         self.refused = RefusedClaims()
+        #: What Lucca sent that is new, recorded already (see ``NoveltyLog``): kept while warm.
+        self.novelties_known: set[str] = set()
         self.hours = settings.hours()
         #: When this instance last listed, and whether that run left work in the inbox.
         self._listed_at: float | None = None
@@ -131,6 +133,7 @@ class PollerRuntime(LuccaRuntime):
             queue_target=self._queue_target(),
             config=decision_config(self.settings),
             refused=self.refused,
+            novelties_known=self.novelties_known,
             booked_grace_seconds=self.settings.listing_fresh_seconds,
         )
         deadline = deadline_from(time_left, self.settings.stop_margin_seconds, self.clock)
