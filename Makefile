@@ -85,7 +85,7 @@ chaos: $(VENV)/.stamp  ## The large chaos run (>= 1,000 documents, >= 10 % fault
 	CHAOS_DOCUMENTS=1000 CHAOS_FAULT_RATE=0.12 $(PY) -m pytest tests/chaos -q -s
 
 # make mutate MODULE=ledger ARGS="--core"   (budget|listing|ledger|poller|processor|wiring.poller|wiring.processor|models;
-#   ARGS: --core, --survivors, --no-guard, --keep or mutant names: see mutation/README.md)
+#   ARGS: --core, --survivors, --keep or mutant names: see mutation/README.md)
 MODULE ?=
 mutate: $(VENV)/.stamp  ## Mutation testing of one domain module with mutmut (not part of test)
 	@test -n "$(MODULE)" || { echo "make mutate MODULE=<budget|listing|ledger|...>"; exit 2; }

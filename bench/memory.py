@@ -21,8 +21,9 @@ work of one invocation at that size's share stays under a tenth of the invocatio
 cold start's import (its CPU scaled, its file reads not) stays under half of Lambda's 10 s
 limit on the init phase (the core here may be faster than Lambda's).
 
-The figures used by the template (and checked against it by ``tests/unit/test_template.py``)
-are stored in ``sim/measured.json``; ``make memory`` measures afresh and compares.
+The figures used by the template (and checked against it by
+``tests/unit/template/test_template_on_aws.py``) are stored in ``sim/measured.json``; ``make
+memory`` measures afresh and compares.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ queueing, as an SQS event source would, and are warm before the poll starts (col
 measured on its own, in ``bench/coldstart.py``).
 
 The AWS side is ``sim.aws``: the in-memory DynamoDB and SQS the simulation uses (proven
-against moto in ``tests/unit/test_sim_aws.py``). The runtimes are built exactly as in Lambda,
+against moto in ``tests/unit/sim/test_sim_aws.py``). The runtimes are built exactly as in Lambda,
 so the real ``Ledger``, ``DynamoSlotStore`` and Powertools idempotency layer run on it: one
 model of AWS for the benchmark and the simulation. (moto itself answers a conditional write in
 ~10-17 ms of pure Python, which at time compressed 30x would measure moto, not our pacing.)

@@ -12,12 +12,12 @@ that call the mutated function (its per-function test selection). Nothing in the
 modified; the stage is rebuilt on every run (``--keep`` reuses it, and mutmut's cache with it).
 
 Left out of every module's tests: ``tests/e2e`` (needs the emulator), ``tests/chaos`` (minutes
-long), the simulation tests ``test_sim_*.py`` and ``test_simulator.py`` (weeks of virtual time,
-servers and subprocesses), the template and layer tests, and ``test_security.py`` and
-``test_import_graph.py``, which read ``layers/domain`` itself (a subprocess would not see the
-mutant). At the end the score is printed, the survivors' names are written to
-``mutation/work/<module>.survivors`` (``--survivors`` tests only those again, e.g. after adding
-tests) and their diffs to ``mutation/work/<module>.survivors.txt``.
+long), the simulation's and the simulator's tests (``tests/unit/sim``, ``tests/unit/simulator``:
+weeks of virtual time, servers and subprocesses), the template and layer tests, and
+``template/test_security.py`` and ``test_import_graph.py``, which read ``layers/domain`` itself
+(a subprocess would not see the mutant). At the end the score is printed, the survivors' names
+are written to ``mutation/work/<module>.survivors`` (``--survivors`` tests only those again, e.g.
+after adding tests) and their diffs to ``mutation/work/<module>.survivors.txt``.
 """
 
 from __future__ import annotations
@@ -53,68 +53,76 @@ LINKED = (
 )
 
 #: The one fast end-to-end test of exactly-once (a few seconds): the rest of the pipeline tests
-#: are simulations of a minute or more each, as are ``test_bad_input.py`` (80 documents driven
-#: through the handlers, ~100 s), ``test_replay.py`` and ``test_export.py``: a mutant no test
-#: kills runs every selected test that calls it, so they would make a module take hours.
+#: are simulations of a minute or more each, as are ``functions/test_bad_input.py`` (80 documents
+#: driven through the handlers, ~100 s), ``tools/test_replay.py`` and ``test_export.py``: a mutant
+#: no test kills runs every selected test that calls it, so they would make a module take hours.
 DUPLICATES = (
     "tests/integration/test_pipeline.py::test_duplicate_and_replayed_messages_book_nothing_again"
 )
+#: The processor's 429s counted per record, among the wiring's tests (the rest of them are the
+#: wiring's own, selected for ``wiring.processor``).
+PROCESSOR_THROTTLED = (
+    "tests/unit/wiring/test_wiring_processor.py::"
+    "test_the_processor_emits_the_429s_of_each_record_and_nothing_when_there_were_none"
+)
 #: Tests that read ``layers/domain`` by path (the stage has the package under ``src/``).
 READS_THE_LAYER_FOLDER = (
-    "tests/unit/test_rules.py::test_packaged_default_is_valid_json_inside_the_package",
+    "tests/unit/rules/test_rules.py::test_packaged_default_is_valid_json_inside_the_package",
 )
-#: Per module, the fast tests that exercise it. ``test_guard_<module>.py`` is added when present.
+#: Per module, the fast tests that exercise it: its own behaviour modules (``tests/unit`` is laid
+#: out as the package) and the other fast tests that call it.
 TESTS: dict[str, tuple[str, ...]] = {
     "budget": (
         "tests/unit/test_budget.py",
-        "tests/unit/test_processor_edits.py",
+        "tests/unit/processor/test_processor_edits.py",
     ),
     "listing": (
         "tests/unit/test_listing.py",
-        "tests/unit/test_reconciliation.py",
+        "tests/unit/poller/test_poller_reconciliation.py",
     ),
     "ledger": (
         # Its own tests: the processor's, the runtime's and the digest's also call it, but each
         # survivor would run them all (a minute or more apiece on a shared machine).
-        "tests/unit/test_ledger.py",
-        "tests/unit/test_reconciliation.py",
-        "tests/unit/test_document_summary.py",
+        "tests/unit/ledger/test_ledger.py",
+        "tests/unit/poller/test_poller_reconciliation.py",
+        "tests/unit/processor/test_processor_document_summary.py",
         DUPLICATES,
     ),
     "poller": (
-        "tests/unit/test_reconciliation.py",
-        "tests/unit/test_runtime.py",
+        "tests/unit/poller/test_poller.py",
+        "tests/unit/poller/test_poller_reconciliation.py",
+        "tests/unit/wiring/test_wiring_poller.py",
         "tests/unit/test_listing.py",
         DUPLICATES,
     ),
     "processor": (
-        "tests/unit/test_processor_edits.py",
-        "tests/unit/test_document_summary.py",
-        "tests/unit/test_runtime.py",
-        "tests/unit/test_reconciliation.py",
+        "tests/unit/processor/test_processor_exactly_once.py",
+        "tests/unit/processor/test_processor_edits.py",
+        "tests/unit/processor/test_processor_document_summary.py",
+        PROCESSOR_THROTTLED,
+        "tests/unit/poller/test_poller_reconciliation.py",
         DUPLICATES,
     ),
     # The functions' wiring (``cleemy_booker/wiring/<name>.py``): a dotted module name.
     "wiring.poller": (
-        "tests/unit/test_runtime.py",
-        "tests/unit/test_reconciliation.py",
+        "tests/unit/wiring/test_wiring_poller.py",
+        "tests/unit/poller/test_poller_reconciliation.py",
     ),
     "wiring.processor": (
-        "tests/unit/test_runtime.py",
-        "tests/unit/test_document_summary.py",
+        "tests/unit/wiring/test_wiring_processor.py",
+        "tests/unit/processor/test_processor_document_summary.py",
         # The handler's record-level decisions (defer, dead-letter, retries exhausted) driven
         # through the runtime on the in-process simulator: seconds each.
-        "tests/unit/test_invariants.py",
-        "tests/unit/test_guard_processor.py",
-        "tests/unit/test_processor_edits.py",
+        "tests/unit/processor/test_processor_exactly_once.py",
+        "tests/unit/processor/test_processor_edits.py",
         DUPLICATES,
     ),
     "models": (
         "tests/unit/test_models.py",
         "tests/unit/test_client.py",
         "tests/unit/test_gate.py",
-        "tests/unit/test_rules.py",
-        "tests/unit/test_processor_edits.py",
+        "tests/unit/rules/test_rules.py",
+        "tests/unit/processor/test_processor_edits.py",
     ),
 }
 
@@ -190,13 +198,9 @@ CORE: dict[str, tuple[str, ...]] = {
 }
 
 
-def selected_tests(module: str, *, guard_tests: bool = True) -> list[str]:
+def selected_tests(module: str) -> list[str]:
     """The module's tests that exist (files move; a missing one is skipped, not fatal)."""
-    tests = [test for test in TESTS[module] if (ROOT / test.split("::")[0]).exists()]
-    guard = f"tests/unit/test_guard_{module.replace('.', '_')}.py"
-    if guard_tests and (ROOT / guard).exists():
-        tests.append(guard)
-    return tests
+    return [test for test in TESTS[module] if (ROOT / test.split("::")[0]).exists()]
 
 
 def toml_value(value: Any) -> str:
@@ -306,11 +310,6 @@ def main() -> int:
     parser.add_argument(
         "--core", action="store_true", help="only the module's exactly-once functions (CORE)"
     )
-    parser.add_argument(
-        "--no-guard",
-        action="store_true",
-        help="without tests/unit/test_guard_<module>.py (the score before those tests)",
-    )
     parser.add_argument("mutants", nargs="*", help="only these mutants (mutmut's names or globs)")
     args = parser.parse_args()
     stage_dir = WORK / args.module
@@ -320,7 +319,7 @@ def main() -> int:
         patterns += survivors_list.read_text().split()
     elif args.core:
         patterns += CORE.get(args.module, ())
-    tests = selected_tests(args.module, guard_tests=not args.no_guard)
+    tests = selected_tests(args.module)
     if not (args.keep and stage_dir.exists()):
         stage(args.module, stage_dir, tests)
     print(f"mutating cleemy_booker/{source_path(args.module)}; tests: {' '.join(tests)}")

@@ -17,6 +17,7 @@ from moto import mock_aws
 
 from cleemy_booker.ledger import Ledger
 from sim.template import Template
+from tests.clocks import NOW, FakeClock
 
 if TYPE_CHECKING:
     from local.lucca_simulator import Simulator
@@ -39,6 +40,14 @@ def moto_ledger(**options: Any) -> Iterator[Ledger]:
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name=REGION)
         yield Ledger(ddb, create_ledger_table(ddb), **options)
+
+
+@contextmanager
+def clocked_ledger(now: float = NOW) -> Iterator[tuple[Ledger, FakeClock]]:
+    """A ledger on the template's table in a fresh moto, on a fake clock the test moves."""
+    clock = FakeClock(now)
+    with moto_ledger(clock=clock) as ledger:
+        yield ledger, clock
 
 
 def create_pk_sk_table(ddb: Any, name: str) -> str:
@@ -76,11 +85,16 @@ class Stack:
             "DEAD_LETTER_QUEUE_URL": self.dlq_url,
             "MAX_RECEIVE_COUNT": str(self.max_receive_count),
             # These tests run on the real clock at any hour: every poll lists, as in working
-            # hours (the off-hours pace is shown on the virtual clock, tests/unit/test_sim_*).
+            # hours (the off-hours pace is shown on the virtual clock, tests/unit/sim/test_sim_*).
             "OFF_HOURS_LISTING_SECONDS": "0",
         }
         values.update(overrides)
         return values
+
+
+def ledger_of(stack: Stack, clock: FakeClock) -> Ledger:
+    """The stack's ledger on ``clock``."""
+    return Ledger(stack.dynamodb, stack.ledger_table, clock=clock.time)
 
 
 def create_stack(api_key: str, *, max_receive_count: int = 3, visibility: int = 30) -> Stack:

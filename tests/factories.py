@@ -86,6 +86,13 @@ BASE_ITEM: dict[str, Any] = {
 }
 
 
+#: The duplicate-number scope of every factory item: each is attached to purchase 90.
+SCOPE = "purchase:90"
+#: Labelled and due already: booked as it is, without a PUT, under the packaged rules and the
+#: example ones.
+COMPLETE = {"accountingLabel": "Paper", "dueDate": "2026-11-01"}
+
+
 def raw_item(document_id: int = 501, **document_changes: Any) -> dict[str, Any]:
     """A raw inbox item; keyword arguments replace fields of ``document``."""
     item = copy.deepcopy(BASE_ITEM)

@@ -1,4 +1,5 @@
-"""Run the real handlers the way Lambda does, against moto and the simulator.
+"""Run the real handlers the way Lambda does, against moto and the simulator; the in-process
+worlds the fast tests run the domain and the runtimes in.
 
 ``drive_queue`` plays Lambda's SQS event source mapping: receive a batch, invoke the handler,
 delete what succeeded, let the failures come back (visibility reset to 0 so tests need not wait),
@@ -6,7 +7,14 @@ and let moto's redrive policy move a message to the DLQ after ``maxReceiveCount`
 
 ``InProcessLucca`` puts the simulator's request handling behind an httpx transport in this
 process, with hooks that act at an exact point of a request (a person editing the document as
-our request reaches Lucca, Lucca answering a PUT with something else than it was sent).
+our request reaches Lucca, Lucca answering a PUT with something else than it was sent); ``on``
+makes such a hook.
+
+``World`` is one simulated Lucca in process, the template's AWS resources in moto and a fake
+clock: the poller, the processor and their runtimes as the fast tests run them. ``Lucca`` is a
+smaller one for the processor alone: the simulator in process, its client and a ledger in moto,
+on the real clock. ``CannedLucca`` answers the runtimes' requests from a script instead (httpx
+mock transport), for tests of the runtimes' own duties.
 
 ``simulator_fixture`` gives a test module its ``sim`` fixture in one line (``stack_fixture`` in
 ``tests.aws`` its ``stack``).
@@ -20,19 +28,34 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs
 
+import boto3
 import httpx
 import pytest
 from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
 
+from cleemy_booker.client import LuccaClient
+from cleemy_booker.config import PollerSettings, ProcessorSettings
+from cleemy_booker.gate import GateConfig
+from cleemy_booker.ledger import DocumentState, Ledger
+from cleemy_booker.models import DocumentMessage, InboxItem
+from cleemy_booker.processor import DocumentProcessor, ProcessResult
+from cleemy_booker.rules import RuleSet, load_rules
+from cleemy_booker.wiring.aws import AwsClients
+from cleemy_booker.wiring.poller import PollerRuntime
+from cleemy_booker.wiring.processor import ProcessorRuntime
+from cleemy_booker.wiring.shared import Seams
 from local.lucca_simulator import Simulator, SimulatorConfig
 from local.lucca_simulator.app import Request, Route, SimulatorApp, route_api
-from tests.aws import Stack
-from tests.factories import raw_item
+from tests.aws import REGION, Stack, create_ledger_table, create_stack
+from tests.clocks import FakeClock
+from tests.factories import SCOPE, example_rules, raw_item
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -106,6 +129,30 @@ class InProcessLucca(httpx.BaseTransport):
         for after in self.after:
             response = after(route, response) or response
         return response
+
+
+def on(endpoint: str, action: Callable[[], None], *, call: int = 1) -> Callable[[Route], None]:
+    """A hook running ``action`` as the ``call``-th request to ``endpoint`` reaches Lucca."""
+    seen = 0
+
+    def hook(route: Route) -> None:
+        nonlocal seen
+        if route.endpoint == endpoint:
+            seen += 1
+            if seen == call:
+                action()
+
+    return hook
+
+
+def doc_url(doc_id: int) -> str:
+    """The path of one inbox document in Lucca's API."""
+    return f"/cleemy-procurement/services/inbox-documents/{doc_id}"
+
+
+def book_url(doc_id: int) -> str:
+    """The path that books one inbox document."""
+    return f"{doc_url(doc_id)}/book"
 
 
 def load_handler(name: str) -> ModuleType:
@@ -291,3 +338,300 @@ def forget_runtime(handler: ModuleType) -> None:
     if runtime.cache_info().currsize:
         runtime().client.close()
     runtime.cache_clear()
+
+
+# --- in-process worlds: the simulator in this process, AWS in moto ----------------------------
+
+#: Where the in-process simulator is reached (loopback: plain HTTP is allowed).
+LOOPBACK_URL = "http://127.0.0.1"
+
+
+def stamp(message: DocumentMessage) -> str:
+    """The listed item's ``modifiedAt``, as the poller claims it."""
+    assert message.item is not None
+    assert message.item.changed_at is not None
+    return message.item.changed_at.isoformat()
+
+
+@dataclass
+class Lucca:
+    """The simulator, a client talking to it in-process, and a ledger in moto."""
+
+    app: SimulatorApp
+    transport: InProcessLucca
+    client: LuccaClient
+    ledger: Ledger
+    ddb: Any
+
+    def add(self, document_id: int, category: str = "custom", **changes: Any) -> int:
+        return add_document(self.app, document_id, category, **changes)
+
+    def listed(self, document_id: int) -> DocumentMessage:
+        """The message the poller sends: the item as the listing shows it now."""
+        page = self.client.list_page(page=1, limit=1000)
+        raw = next(item for item in page["items"] if item["id"] == document_id)
+        return DocumentMessage(
+            documentId=document_id,
+            item=InboxItem.model_validate(raw),
+            listedAt=datetime.now(UTC),
+        )
+
+    def processor(self, rules: RuleSet | None = None) -> DocumentProcessor:
+        return DocumentProcessor(
+            client=self.client,
+            ledger=self.ledger,
+            rules=example_rules() if rules is None else rules,
+            gate=GateConfig(),
+            config="test-config",
+        )
+
+    def document(self, document_id: int) -> dict[str, Any]:
+        detail = self.app.document_detail(document_id)
+        assert detail is not None
+        return detail
+
+    def edit(self, document_id: int, **patch: Any) -> None:
+        """A person changes the document in Lucca (``modifiedAt`` moves on)."""
+        self.app.touch(document_id, patch, None)
+
+    def requests(self, document_id: int) -> list[str]:
+        """The Lucca requests about this document, in order (the listing is not one of them)."""
+        return [e["endpoint"] for e in self.app.requests() if e["documentId"] == document_id]
+
+    def claim_holder(self, document_id: int) -> int | None:
+        """Who holds the document's invoice number, asked as another document would."""
+        return self.ledger.numbers.find_duplicate(SCOPE, f"F-{document_id}", document_id=-1)
+
+    def state_item(self, document_id: int) -> dict[str, Any]:
+        key = {"pk": {"S": f"doc#{document_id}"}, "sk": {"S": "state"}}
+        found: dict[str, Any] = self.ddb.get_item(TableName="ledger", Key=key)["Item"]
+        return found
+
+
+@contextmanager
+def in_process_lucca() -> Iterator[Lucca]:
+    """An empty simulated inbox in process, its client, and a ledger on moto."""
+    app = SimulatorApp(SimulatorConfig(invoices=0, rate_limit=10_000))
+    transport = InProcessLucca(app)
+    client = LuccaClient(
+        LOOPBACK_URL,
+        app.config.api_key,
+        http=httpx.Client(transport=transport),
+        sleep=lambda seconds: None,
+    )
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        create_ledger_table(ddb)
+        yield Lucca(app, transport, client, Ledger(ddb, "ledger"), ddb)
+    client.close()
+
+
+def answer_put_with(
+    lucca: Lucca, change: Callable[[dict[str, Any]], None], *, holds: bool = True
+) -> None:
+    """Lucca answers a PUT with the item as ``change`` leaves its JSON; with ``holds``, Lucca
+    also holds what it answers (a normalised or reset field), else it merely says less."""
+
+    def after(route: Route, response: httpx.Response) -> httpx.Response | None:
+        if route.endpoint != "put" or route.document_id is None or not response.is_success:
+            return None
+        answered, kept = response.json(), response.json()["document"]
+        change(answered)
+        moved = {k: v for k, v in answered["document"].items() if kept.get(k) != v}
+        if holds and moved:
+            touched = lucca.app.touch(route.document_id, moved, None)
+            assert touched is not None
+            answered["modifiedAt"] = answered["document"]["modifiedAt"] = touched["modifiedAt"]
+        return httpx.Response(200, json=answered, request=response.request)
+
+    lucca.transport.after.append(after)
+
+
+def reason_codes(result: ProcessResult) -> list[str]:
+    """The codes of a processing result's reasons (``amounts_mismatch: ...`` -> its code)."""
+    return [reason.split(":", 1)[0] for reason in result.reasons]
+
+
+class Killed(BaseException):
+    """The Lambda instance dies here (timeout, out of memory): nothing of ours runs after."""
+
+
+class RecordingSqs:
+    """An SQS client that remembers every ``send_message`` (the delay of a deferred message
+    would keep moto from showing it for real minutes)."""
+
+    def __init__(self, sqs: Any) -> None:
+        self._sqs = sqs
+        self.sent: list[dict[str, Any]] = []
+
+    def send_message(self, **kwargs: Any) -> Any:
+        self.sent.append(kwargs)
+        return self._sqs.send_message(**kwargs)
+
+    def to(self, queue_url: str) -> list[dict[str, Any]]:
+        return [message for message in self.sent if message["QueueUrl"] == queue_url]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sqs, name)
+
+
+@dataclass
+class World:
+    """One simulated Lucca, the template's AWS resources in moto, and a fake clock."""
+
+    app: SimulatorApp
+    stack: Stack
+    clock: FakeClock
+
+    def add(self, document_id: int, category: str = "custom", **changes: Any) -> int:
+        return add_document(self.app, document_id, category, **changes)
+
+    def transport(self) -> InProcessLucca:
+        """Lucca as one instance reaches it: hooks on it act on that instance's requests."""
+        return InProcessLucca(self.app)
+
+    def client(self, transport: InProcessLucca | None = None) -> LuccaClient:
+        return LuccaClient(
+            LOOPBACK_URL,
+            self.app.config.api_key,
+            http=httpx.Client(transport=transport or self.transport()),
+            sleep=self.clock.sleep,
+            clock=self.clock.monotonic,
+            wall_clock=self.clock.time,
+        )
+
+    def listed(self, document_id: int) -> DocumentMessage:
+        """The message the poller sends now: the item as the listing shows it."""
+        page = self.client().list_page(page=1, limit=1000)
+        raw = next(item for item in page["items"] if item["id"] == document_id)
+        return DocumentMessage(
+            documentId=document_id,
+            item=InboxItem.model_validate(raw),
+            listedAt=datetime.fromtimestamp(self.clock.now, UTC),
+        )
+
+    def ledger(self, dynamodb: Any = None) -> Ledger:
+        ddb = dynamodb or self.stack.dynamodb
+        return Ledger(ddb, self.stack.ledger_table, clock=self.clock.time)
+
+    def processor(
+        self,
+        transport: InProcessLucca | None = None,
+        rules: RuleSet | None = None,
+        ledger: Ledger | None = None,
+    ) -> DocumentProcessor:
+        """One attempt of the consumer's domain side (a new instance each call)."""
+        return DocumentProcessor(
+            client=self.client(transport),
+            ledger=ledger or self.ledger(),
+            rules=load_rules(None) if rules is None else rules,
+            gate=GateConfig(),
+            clock=self.clock.time,
+            config="test-config",
+        )
+
+    def runtime(
+        self,
+        transport: InProcessLucca | None = None,
+        sqs: Any = None,
+        dynamodb: Any = None,
+        **env: str,
+    ) -> ProcessorRuntime:
+        """A processor Lambda instance: idempotency record, deferral, dead-letter queue."""
+        settings = ProcessorSettings.from_env(self.stack.env(LOOPBACK_URL, **env))
+        aws = AwsClients(dynamodb or self.stack.dynamodb, sqs or self.stack.sqs)
+        http = httpx.Client(transport=transport or self.transport())
+        seams = Seams(clock=self.clock, http=http)
+        runtime = ProcessorRuntime(settings, aws, self.app.config.api_key, load_rules(None), seams)
+        runtime.start_invocation(lambda: 60.0)
+        return runtime
+
+    def poll(self) -> list[int]:
+        """One scheduled poller run, a second after what came before: the ids its listing
+        confirmed booked."""
+        self.clock.sleep(1.0)
+        settings = PollerSettings.from_env(self.stack.env(LOOPBACK_URL))
+        aws = AwsClients(self.stack.dynamodb, self.stack.sqs)
+        seams = Seams(clock=self.clock, http=httpx.Client(transport=self.transport()))
+        poller = PollerRuntime(settings, aws, self.app.config.api_key, seams)
+        return poller.poll(lambda: 60.0).confirmed
+
+    def detail(self, document_id: int) -> dict[str, Any]:
+        found = self.app.document_detail(document_id)
+        assert found is not None
+        return found
+
+    def bookings(self, document_id: int) -> tuple[int, int]:
+        """(times Lucca booked it, book requests that reached Lucca)."""
+        detail = self.detail(document_id)
+        return detail["bookings"], detail["bookAttempts"]
+
+    def state(self, document_id: int) -> DocumentState:
+        found = self.ledger().states.state(document_id)
+        assert found is not None
+        return found
+
+    def claim_holder(self, number: str) -> int | None:
+        """Who holds ``number`` in the purchase's scope, asked as another document would."""
+        return self.ledger().numbers.find_duplicate(SCOPE, number, document_id=-1)
+
+    def requests(self, document_id: int) -> list[str]:
+        return [e["endpoint"] for e in self.app.requests() if e["documentId"] == document_id]
+
+    def faults(self, endpoint: str, kind: str = "503") -> None:
+        """Lucca answers every ``endpoint`` request with ``kind``, before the operation."""
+        self.app.configure(
+            {"fault_rate": 1.0, "fault_kinds": {kind: 1.0}, "fault_endpoints": [endpoint]}
+        )
+
+    def heal(self) -> None:
+        self.app.configure({"fault_rate": 0.0})
+
+
+@contextmanager
+def simulated_world() -> Iterator[World]:
+    """An empty simulated inbox, the stack in moto, the clock at ``NOW``."""
+    app = SimulatorApp(SimulatorConfig(invoices=0, rate_limit=10_000))
+    with mock_aws():
+        yield World(app, create_stack(app.config.api_key), FakeClock())
+
+
+# --- a scripted Lucca for the runtimes' own duties --------------------------------------------
+
+#: The tenant the scripted runtimes are configured for (never reached: answers are canned).
+TENANT_URL = "https://acme.ilucca.net"
+
+
+class CannedLucca:
+    """Answers each request with the next scripted answer (the last one from then on); an
+    answer is a status (429 with ``Retry-After: 1``, an empty body otherwise) or a JSON body."""
+
+    def __init__(self, *answers: int | dict[str, Any]) -> None:
+        self.answers = list(answers)
+        self.requests: list[httpx.Request] = []
+        #: Called on each request before it is answered: where a test does something meanwhile.
+        self.meanwhile: Callable[[], None] = lambda: None
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        self.meanwhile()
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, dict):
+            return httpx.Response(200, json=answer)
+        headers = {"Retry-After": "1"} if answer == 429 else {}
+        return httpx.Response(answer, headers=headers)
+
+    def http(self) -> httpx.Client:
+        return httpx.Client(transport=httpx.MockTransport(self))
+
+
+def poller_runtime(stack: Stack, clock: FakeClock, lucca: CannedLucca, **env: str) -> PollerRuntime:
+    """A poller Lambda instance on ``stack`` and ``clock``, Lucca answering from ``lucca``."""
+    settings = PollerSettings.from_env(stack.env(TENANT_URL, **env))
+    aws = AwsClients(stack.dynamodb, stack.sqs)
+    return PollerRuntime(settings, aws, "key", Seams(clock=clock, http=lucca.http()))
+
+
+def five_minutes() -> float:
+    """The time left of a poller invocation that has just started."""
+    return 300.0

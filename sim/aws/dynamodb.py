@@ -28,7 +28,7 @@ Where it simplifies DynamoDB:
 * Capacity units follow the on-demand rules in ``DynamoDBUsage``; item sizes follow the
   developer guide's rules, approximately for numbers, lists and maps.
 
-Where moto and DynamoDB differ, this follows DynamoDB (``tests/unit/test_sim_aws.py`` lists the
+Where moto and DynamoDB differ, this follows DynamoDB (``tests/unit/sim/test_sim_aws.py`` lists the
 cases): canonical numbers (``"1.50"`` comes back ``"1.5"``; moto returns what was sent), unused
 or undefined placeholders refused, ``UPDATED_NEW``/``UPDATED_OLD`` naming every attribute the
 update sets (moto drops unchanged ones), type checks on keys and index keys.

@@ -20,8 +20,8 @@ from cleemy_booker.budget import DynamoSlotStore
 from cleemy_booker.ledger import Status
 from local.lucca_simulator.app import Route
 from tests.aws import create_pk_sk_table
-from tests.harness import dead_letters
-from tests.unit.test_invariants import COMPLETE, World, simulated_world
+from tests.factories import COMPLETE
+from tests.harness import World, dead_letters, simulated_world
 
 pytestmark = pytest.mark.filterwarnings("ignore:Couldn't determine the remaining time left")
 #: No wait here is meant to run out: past this a thread is stuck, and the test says so.
