@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 
 import httpx
 
-from local.lucca_simulator.app import Request, SimulatorApp, route_api
+from local.lucca_simulator.app import Request, SimulatorApp
 from sim.clock import Simulation
 
 
@@ -82,7 +82,7 @@ class SimulatedLucca(httpx.BaseTransport):
         query = request.url.query.decode()
         params = parse_qs(query, keep_blank_values=True)
         limit = int(params.get("limit", ["0"])[0] or 0) if "limit" in params else 0
-        route = route_api(request.method, request.url.path)
+        route = self.app.resolve_route(request.method, request.url.path)
         endpoint = route.endpoint
         mutating = endpoint in ("put", "book")
         if mutating:

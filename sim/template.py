@@ -278,18 +278,29 @@ class Template:
         raise KeyError(f"{function_id} has no schedule")
 
     def sqs_source(self, function_id: str) -> SqsSourceSpec:
-        for event in self.resources[function_id]["Properties"].get("Events", {}).values():
-            if event["Type"] == "SQS":
-                props = event["Properties"]
-                scaling = props.get("ScalingConfig", {})
-                return SqsSourceSpec(
-                    batch_size=int(self.resolve(props.get("BatchSize", 10))),
-                    batching_window=float(
-                        self.resolve(props.get("MaximumBatchingWindowInSeconds", 0))
-                    ),
-                    max_concurrency=int(self.resolve(scaling.get("MaximumConcurrency", 1000))),
-                )
+        """The function's SQS trigger: an ``AWS::Lambda::EventSourceMapping`` naming it (what
+        the template declares), or a SAM ``SQS`` event of the function (what SAM would
+        generate one from); the same properties either way."""
+        for props in self._sqs_sources(function_id):
+            scaling = props.get("ScalingConfig", {})
+            return SqsSourceSpec(
+                batch_size=int(self.resolve(props.get("BatchSize", 10))),
+                batching_window=float(self.resolve(props.get("MaximumBatchingWindowInSeconds", 0))),
+                max_concurrency=int(self.resolve(scaling.get("MaximumConcurrency", 1000))),
+            )
         raise KeyError(f"{function_id} has no SQS event source")
+
+    def _sqs_sources(self, function_id: str) -> list[dict[str, Any]]:
+        declared = [
+            resource["Properties"]
+            for name, resource in self.resources.items()
+            if resource["Type"] == "AWS::Lambda::EventSourceMapping"
+            and self.exists(name)
+            and resource["Properties"].get("FunctionName") == {"!Ref": function_id}
+            and ":sqs:" in str(self.resolve(resource["Properties"].get("EventSourceArn")))
+        ]
+        events = self.resources[function_id]["Properties"].get("Events", {}).values()
+        return declared + [e["Properties"] for e in events if e["Type"] == "SQS"]
 
 
 def rate_seconds(expression: str) -> float:

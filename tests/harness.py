@@ -52,7 +52,7 @@ from cleemy_booker.wiring.poller import PollerRuntime
 from cleemy_booker.wiring.processor import ProcessorRuntime
 from cleemy_booker.wiring.shared import Seams
 from local.lucca_simulator import Simulator, SimulatorConfig
-from local.lucca_simulator.app import Request, Route, SimulatorApp, route_api
+from local.lucca_simulator.app import Request, Route, SimulatorApp
 from tests.aws import REGION, Stack, create_ledger_table, create_stack
 from tests.clocks import FakeClock
 from tests.factories import SCOPE, example_rules, raw_item
@@ -105,7 +105,7 @@ class InProcessLucca(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         query = request.url.query.decode()
-        route = route_api(request.method, request.url.path)
+        route = self.app.resolve_route(request.method, request.url.path)
         for before in self.before:
             before(route)
         answer = self.app.handle(

@@ -5,8 +5,9 @@
 Starts the Lucca simulator and ministack, deploys the real ``template.yaml``, polls once at
 once (the schedule keeps polling every minute), shows progress until the inbox is drained,
 prints the per-category summary checked against the simulator's ground truth, the ledger and
-the dead-letter queue (exit 1 when they disagree), then tears everything down - also on Ctrl-C
-or SIGTERM. ``--keep`` leaves it all running until Ctrl-C.
+the dead-letter queue (exit 1 when they disagree), the morning digest, and ``cleemy-booker
+doctor``'s verdict on the deployed stack (exit 1 when something blocks; warnings do not), then
+tears everything down - also on Ctrl-C or SIGTERM. ``--keep`` leaves it all running until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -217,7 +218,12 @@ def main(argv: list[str] | None = None) -> int:
         _say("\nThe morning digest this run would send (the deployed function sent it to the")
         _say(f"digest topic: {sent.get('bytes', 0):,} bytes):\n")
         _say("\n".join(f"  | {line}" for line in text.splitlines()))
-        rc = 0 if verdict.ok else 1
+        _say("")
+        doctor = pipeline.doctor()
+        _say(doctor.render_table())
+        # Warnings are expected here (no alarm address, the dead letters the faults made);
+        # only what blocks fails the demo, as it would stop a go-live.
+        rc = 0 if verdict.ok and doctor.go else 1
         if args.keep:
             _say(_keep_instructions(pipeline))
             while pipeline.emu is not None and pipeline.emu.running():

@@ -15,6 +15,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cleemy_booker.digest import compose, gather
 from cleemy_booker.ledger import DocumentState, Ledger, Status
+from cleemy_booker_tools.doctor import DoctorClients, examine
+from cleemy_booker_tools.doctor_report import Report
 from local.demo.report import (
     BOOKABLE,
     CATEGORIES,
@@ -343,6 +345,11 @@ class LocalPipeline(Startable):
         report = self.invoke_poller({"source": "demo-settle"})
         self.wait_until_drained(timeout=timeout)
         return [int(doc_id) for doc_id in report.get("confirmed", [])]
+
+    def doctor(self) -> Report:
+        """What ``cleemy-booker doctor --stack STACK --endpoint-url ENDPOINT`` says of the
+        deployed stack, through this pipeline's clients (the emulator's, its dummy account)."""
+        return examine(self.options.stack_name, DoctorClients.using(self.client))
 
     def invoke_processor(self, event: Mapping[str, Any]) -> dict[str, Any]:
         return self.invoke("DocumentProcessorFunctionName", dict(event))

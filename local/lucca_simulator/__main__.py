@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     add("--document-id-offset", type=int, default=500_000, help="document.id minus item id")
     add("--get-route", choices=("present", "absent"), default="present")
     add("--absent-get-status", type=int, choices=(404, 405), default=405)
+    add("--published-route", choices=("present", "absent"), default="present")
+    add("--published-key", choices=("document", "item"), default="document")
+    add("--absent-published-status", type=int, choices=(404, 405), default=404)
     add("--second-book", type=int, choices=(400, 404), default=404)
     add("--listing-order", choices=("id", "reverse", "shuffled"), default="id")
     add("--new-documents", choices=("in_order", "first", "last"), default="in_order")
@@ -72,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         "document_id_offset": args.document_id_offset,
         "get_route": args.get_route,
         "absent_get_status": args.absent_get_status,
+        "published_route": args.published_route,
+        "published_key": args.published_key,
+        "absent_published_status": args.absent_published_status,
         "second_book": args.second_book,
         "listing_order": args.listing_order,
         "new_documents": args.new_documents,

@@ -15,6 +15,7 @@ Admin requests (``/_sim/...``) skip all of that: no auth, no budget, no faults, 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hmac
 import math
 import random
@@ -52,6 +53,8 @@ from .responses import (
 
 LIST_PATH = "/cleemy-procurement/services/inbox"
 _DOCUMENT_PATH = re.compile(r"^/cleemy-procurement/services/inbox-documents/(\d+)(/book)?$")
+#: The published read of one document (config.published_route): its document part.
+_PUBLISHED_PATH = re.compile(r"^/cleemy-procurement/api/documents/(\d+)$")
 ADMIN_PREFIX = "/_sim"
 
 __all__ = ["ADMIN_PREFIX", "LIST_PATH", "Request", "Route", "SimulatorApp", "route_api"]
@@ -60,12 +63,25 @@ __all__ = ["ADMIN_PREFIX", "LIST_PATH", "Request", "Route", "SimulatorApp", "rou
 @dataclass(frozen=True)
 class Route:
     endpoint: str  # list | get | put | book | other
+    #: The inbox item the request is about (for the published read, once resolved: see
+    #: ``SimulatorApp.resolve_route``; else the id in its URL).
     document_id: int | None
     #: Why an "other" request fails: 404 (no such path) or 405 (wrong method).
     error_status: int | None = None
+    #: The id in the URL of the published read (a "get" of ``/cleemy-procurement/api/
+    #: documents/{id}``); None for every other route, the inferred GET included.
+    published_id: int | None = None
 
 
 def route_api(method: str, path: str) -> Route:
+    """The route a request takes, from its method and path alone (the published read's id is
+    not yet resolved to the item it names: ``SimulatorApp.resolve_route``)."""
+    published = _PUBLISHED_PATH.match(path)
+    if published is not None:
+        url_id = int(published.group(1))
+        if method != "GET":
+            return Route("other", url_id, 405)
+        return Route("get", url_id, published_id=url_id)
     if path == LIST_PATH:
         return Route("list", None) if method == "GET" else Route("other", None, 405)
     match = _DOCUMENT_PATH.match(path)
@@ -121,8 +137,21 @@ class SimulatorApp:
 
     # --- the API pipeline --------------------------------------------------------------------
 
+    def resolve_route(self, method: str, path: str) -> Route:
+        """``route_api``, with the published read attributed to the item its id names under
+        the tenant's key (so logs, scripted faults and tests see one document, whichever of
+        the two GETs read it); an id that names none stays as it is."""
+        route = route_api(method, path)
+        if route.published_id is None:
+            return route
+        with self._lock:
+            record = self.inbox.named_by(route.published_id, self.config.published_key)
+        if record is None:
+            return route
+        return dataclasses.replace(route, document_id=record.item["id"])
+
     def _handle_api(self, request: Request, request_id: str) -> Response | None:
-        route = route_api(request.method, request.path)
+        route = self.resolve_route(request.method, request.path)
         generation = self._generation
         entry: dict[str, Any] = {
             "t": self.clock.time(),
@@ -166,10 +195,15 @@ class SimulatorApp:
             return legacy_error(404, f"No HTTP resource was found that matches '{request.path}'.")
         if route.error_status == 405:
             return legacy_error(405, f"The requested resource does not support {request.method}.")
-        if route.endpoint == "get" and config.get_route == GET_ROUTE_ABSENT:
-            # The inferred route does not exist (config.get_route): the answer does not depend
-            # on the id, and no fault can make it succeed.
-            return _missing_get(request.path, config.absent_get_status)
+        if route.endpoint == "get" and _route_absent(route, config):
+            # The route does not exist (config.get_route, config.published_route): the answer
+            # does not depend on the id, and no fault can make it succeed.
+            status = (
+                config.absent_get_status
+                if route.published_id is None
+                else config.absent_published_status
+            )
+            return _missing_get(request.path, status)
         if fault is None:
             return self._operate(request, route, config)
         entry["fault"] = fault.kind
@@ -249,6 +283,8 @@ class SimulatorApp:
                     return problem(400, exc.message, title="Invalid query", errors=errors)
                 return self.inbox.list_items(query, config.listing_order, config.new_documents)
             doc_id = route.document_id or 0  # always set for get/put/book (see route_api)
+            if route.endpoint == "get" and route.published_id is not None:
+                return self.inbox.get_published(route.published_id, config.published_key)
             if route.endpoint == "get":
                 return self.inbox.get(doc_id)
             if route.endpoint == "put":
@@ -346,6 +382,13 @@ def _authorized(request: Request, api_key: str) -> bool:
     if scheme.lower() != "lucca" or name.strip().lower() != "application":
         return False
     return hmac.compare_digest(key.strip().encode(), api_key.encode())
+
+
+def _route_absent(route: Route, config: SimulatorConfig) -> bool:
+    """Whether the tenant does not serve this GET (the published one or the inferred one)."""
+    if route.published_id is not None:
+        return config.published_route == GET_ROUTE_ABSENT
+    return config.get_route == GET_ROUTE_ABSENT
 
 
 def _missing_get(path: str, status: int) -> Response:

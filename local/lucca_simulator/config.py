@@ -23,7 +23,12 @@ DEFAULT_CATEGORY_WEIGHTS: dict[str, float] = {
     "amounts_mismatch": 0.07,
     "book_rejected": 0.05,
 }
-CATEGORIES: frozenset[str] = frozenset(DEFAULT_CATEGORY_WEIGHTS)
+#: Categories a test or a run asks for by weight; none of the default inbox is drawn from them,
+#: so a seed's default inbox (and every figure measured on it) stays what it was.
+#: ``currency_invalid``: a complete, consistent document whose every amount is in
+#: ``invalid_currency`` (Lucca's published examples all read ``"Invalid"``).
+OPT_IN_CATEGORIES: frozenset[str] = frozenset({"currency_invalid"})
+CATEGORIES: frozenset[str] = frozenset(DEFAULT_CATEGORY_WEIGHTS) | OPT_IN_CATEGORIES
 
 #: Faults the injector knows. 502 is available but off by default (weight 0).
 FAULT_KINDS: tuple[str, ...] = ("408", "429", "500", "502", "503", "drop", "slow")
@@ -53,13 +58,22 @@ GET_ROUTES: frozenset[str] = frozenset({GET_ROUTE_PRESENT, GET_ROUTE_ABSENT})
 #: alike) answers 405 when the path matches a route of another method (PUT does exist on it);
 #: a 404 is what a gateway routing on method and path, or an app without that matcher, answers.
 ABSENT_GET_STATUSES: frozenset[int] = frozenset({404, 405})
+#: FACT: ``GET /cleemy-procurement/api/documents/{id}`` is published ("Retrieve a document by
+#: its ID") and answers an inbox item's ``document`` part. UNKNOWN: which id it takes (the
+#: item's ``id`` or ``document.id``), and whether every tenant serves it. "absent" plays a tenant
+#: that does not (``absent_published_status``: 404, a gateway that routes on method and path, or
+#: 405 with ``Allow: PUT``, since the published PUT shares the path).
+PUBLISHED_ROUTES: frozenset[str] = frozenset({GET_ROUTE_PRESENT, GET_ROUTE_ABSENT})
+PUBLISHED_KEY_DOCUMENT = "document"
+PUBLISHED_KEY_ITEM = "item"
+PUBLISHED_KEYS: frozenset[str] = frozenset({PUBLISHED_KEY_DOCUMENT, PUBLISHED_KEY_ITEM})
 SECOND_BOOK_STATUSES: frozenset[int] = frozenset({400, 404})
 LISTING_ORDERS: frozenset[str] = frozenset({"id", "reverse", "shuffled"})
 NEW_DOCUMENTS: frozenset[str] = frozenset({"in_order", "first", "last"})
 
 #: Settings that shape the generated inbox: they only take effect through a reset.
 INBOX_SETTINGS: frozenset[str] = frozenset(
-    {"invoices", "seed", "category_weights", "first_id", "document_id_offset"}
+    {"invoices", "seed", "category_weights", "first_id", "document_id_offset", "invalid_currency"}
 )
 #: Settings fixed for the life of the server.
 FIXED_SETTINGS: frozenset[str] = frozenset({"port"})
@@ -86,6 +100,9 @@ class SimulatorConfig:
     # "the same number" (every id of the generated inbox then also names its document).
     # Items added verbatim (``add_items``) keep the ids they were given.
     document_id_offset: int = 500_000
+    # The currency of every amount of a ``currency_invalid`` document: Lucca's "Invalid", or any
+    # other text that is not an ISO 4217 code ("EURO", "€", "eur"...).
+    invalid_currency: str = "Invalid"
     # --- the server ---
     port: int = 0
     api_key: str = "sim-api-key"
@@ -105,6 +122,14 @@ class SimulatorConfig:
     # is the dangerous variant, indistinguishable from "this document left the inbox".
     get_route: str = GET_ROUTE_PRESENT
     absent_get_status: int = 405
+    # The published read of one document (PUBLISHED_ROUTES above): served or not, and keyed by
+    # the nested ``document.id`` ("document", what its page calls "the document's id") or by
+    # the item's ``id`` ("item"). It answers the document part of an item in the inbox, and a
+    # problem+json 404 for an id that names none (what it answers for a booked document is not
+    # published: here, the same 404 as the inferred route).
+    published_route: str = GET_ROUTE_PRESENT
+    published_key: str = PUBLISHED_KEY_DOCUMENT
+    absent_published_status: int = 404
     # INFERENCE: booking a document no longer in the inbox (already booked) answers a 4xx,
     # "400 or 404"; which one is UNKNOWN. A document that never existed answers 404 either way.
     second_book: int = 404
@@ -157,6 +182,7 @@ _INT_FIELDS = frozenset(
         "first_id",
         "document_id_offset",
         "absent_get_status",
+        "absent_published_status",
         "second_book",
         "port",
         "default_page_size",
@@ -212,6 +238,19 @@ def _validate(config: SimulatorConfig) -> None:
             config.absent_get_status in ABSENT_GET_STATUSES,
             f"absent_get_status must be one of {_names(ABSENT_GET_STATUSES)}",
         ),
+        (
+            config.published_route in PUBLISHED_ROUTES,
+            f"published_route must be one of {_names(PUBLISHED_ROUTES)}",
+        ),
+        (
+            config.published_key in PUBLISHED_KEYS,
+            f"published_key must be one of {_names(PUBLISHED_KEYS)}",
+        ),
+        (
+            config.absent_published_status in ABSENT_GET_STATUSES,
+            f"absent_published_status must be one of {_names(ABSENT_GET_STATUSES)}",
+        ),
+        (bool(config.invalid_currency.strip()), "invalid_currency must not be empty"),
         (
             config.second_book in SECOND_BOOK_STATUSES,
             f"second_book must be one of {_names(SECOND_BOOK_STATUSES)}",

@@ -55,8 +55,11 @@ class InboxGenerator:
         count: int,
         *,
         document_id_offset: int = 0,
+        invalid_currency: str = "Invalid",
     ) -> None:
         self._rng = random.Random(seed)
+        #: Every amount's currency in a ``currency_invalid`` document (no random draw).
+        self._invalid_currency = invalid_currency
         # The nested document's id (config.SimulatorConfig.document_id_offset); no random draw,
         # so a seed keeps its inbox whatever the offset.
         self._document_id_offset = document_id_offset
@@ -250,6 +253,10 @@ class InboxGenerator:
                 document["dueDate"] = None
         elif category == "incomplete":
             self._blank_something(document)
+        elif category == "currency_invalid":
+            amounts = document["amountIncludingTaxes"]
+            for money in (amounts["excludingTaxes"], *amounts["taxes"], amounts["includingTaxes"]):
+                money["currency"] = self._invalid_currency
         elif category == "amounts_mismatch":
             amounts = document["amountIncludingTaxes"]
             including = Decimal(str(amounts["includingTaxes"]["value"]))

@@ -15,7 +15,7 @@ from typing import Any
 
 from .catalog import API_USER, USERS, user_ref
 from .clock import SYSTEM_CLOCK, Clock, format_ticks, now_ticks, parse_ticks
-from .config import CATEGORIES, WRITE_SHAPE_LUCCA_FR, SimulatorConfig
+from .config import CATEGORIES, PUBLISHED_KEY_ITEM, WRITE_SHAPE_LUCCA_FR, SimulatorConfig
 from .data import InboxGenerator
 from .listing import ListQuery
 from .responses import (
@@ -58,11 +58,14 @@ class Inbox:
             config.category_weights,
             config.invoices,
             document_id_offset=config.document_id_offset,
+            invalid_currency=config.invalid_currency,
         )
         # Its own stream: a shuffled listing draws nothing from the generator's.
         self._shuffler = random.Random(f"{config.seed}:listing-order")
         self._arrivals = 0
         self.records: dict[int, DocumentRecord] = {}
+        #: Item id by ``document.id``, for the published read keyed by the document's id.
+        self._by_document_id: dict[int, int] = {}
         self.add_generated(config.invoices)
 
     # --- API operations ----------------------------------------------------------------------
@@ -96,6 +99,21 @@ class Inbox:
         if record is None:
             return _not_found(doc_id)
         return json_response(200, record.item)
+
+    def get_published(self, url_id: int, key: str) -> Response:
+        """``GET /cleemy-procurement/api/documents/{id}``: the document part of the item in the
+        inbox that ``url_id`` names under ``key`` (config.published_key)."""
+        record = self.named_by(url_id, key)
+        if record is None or not record.in_inbox:
+            return problem(404, f"Document {url_id} was not found.")
+        return json_response(200, record.document)
+
+    def named_by(self, url_id: int, key: str) -> DocumentRecord | None:
+        """The record an id of the published read names: by item id, or by ``document.id``."""
+        if key == PUBLISHED_KEY_ITEM:
+            return self.records.get(url_id)
+        record = self.records.get(self._by_document_id.get(url_id, -1))
+        return record if record is not None and record.document.get("id") == url_id else None
 
     def put(
         self,
@@ -253,6 +271,9 @@ class Inbox:
         ticks = max((stamp for stamp in stamps if stamp is not None), default=0)
         record = DocumentRecord(item=item, category=category, modified_ticks=ticks, arrival=arrival)
         self.records[item["id"]] = record
+        nested = item["document"].get("id")
+        if isinstance(nested, int):
+            self._by_document_id.setdefault(nested, item["id"])
 
     def _bump(self, record: DocumentRecord, modifier: dict[str, Any]) -> None:
         # Strictly later than the last stamp, whatever the wall clock says: clients notice a

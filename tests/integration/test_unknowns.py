@@ -2,9 +2,10 @@
 outside Lucca knows, or where the code only infers.
 
 Each setting is a simulator configuration (see local/lucca_simulator/config.py): item ids that
-differ from the nested document ids or not, the single-document GET served or not (405 or
-404), a second book answered 400 or 404, the listing sorted by id, reversed or shuffled anew on
-every request, new documents listed first. Under each, the same dozen documents go through the
+differ from the nested document ids or not, each GET of one document (Lucca's published one,
+keyed by either id, and the inferred one) served or not (405 or 404), a second book answered
+400 or 404, the listing sorted by id, reversed or shuffled anew on every request, new
+documents listed first. Under each, the same dozen documents go through the
 real handlers (moto, the simulator over HTTP) with faults placed at the points where a booking
 may be applied unseen, and then:
 
@@ -75,7 +76,12 @@ class Setting:
 
     @property
     def get_served(self) -> bool:
-        return self.simulator.get("get_route", "present") == "present"
+        """Some GET reads one document whose message carries its listed item (the poller's):
+        the published one, or the inferred one."""
+        return any(
+            self.simulator.get(route, "present") == "present"
+            for route in ("published_route", "get_route")
+        )
 
     @property
     def one_page(self) -> bool:
@@ -83,14 +89,23 @@ class Setting:
         return "PAGE_SIZE" not in self.env
 
 
+#: The published read of one document not served (it is, by default).
+NO_PUBLISHED_GET = {"published_route": "absent"}
 SETTINGS = {
     "defaults": Setting(),
     "same ids": Setting({"document_id_offset": 0}),
     "second book 400": Setting({"second_book": 400}),
-    "no GET, 405": Setting({"get_route": "absent"}),
-    "no GET, 404": Setting({"get_route": "absent", "absent_get_status": 404}),
+    "no GET, 405": Setting({**NO_PUBLISHED_GET, "get_route": "absent"}),
+    "no GET, 404": Setting({**NO_PUBLISHED_GET, "get_route": "absent", "absent_get_status": 404}),
     "no GET 404, second book 400": Setting(
-        {"get_route": "absent", "absent_get_status": 404, "second_book": 400}
+        {**NO_PUBLISHED_GET, "get_route": "absent", "absent_get_status": 404, "second_book": 400}
+    ),
+    "only the published GET": Setting({"get_route": "absent"}),
+    "only the published GET, by item id": Setting({"get_route": "absent", "published_key": "item"}),
+    "published GET by item id": Setting({"published_key": "item"}),
+    "only the inferred GET, 404": Setting({"published_route": "absent"}),
+    "only the inferred GET, 405": Setting(
+        {"published_route": "absent", "absent_published_status": 405}
     ),
     "reverse, new first": Setting({"listing_order": "reverse", "new_documents": "first"}),
     "shuffled pages of 5": Setting(

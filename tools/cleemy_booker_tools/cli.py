@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from cleemy_booker_tools import audit, plan, replay
+from cleemy_booker_tools import audit, doctor, plan, replay
 
 USAGE = """usage: cleemy-booker COMMAND [ARGS]
 
@@ -20,6 +20,8 @@ commands:
   audit    what happened to a document, which are held and why (the ledger)
   export   one row per document booked in a period, for the books (csv or json)
   replay   move dead-lettered documents back to the queue once their cause is fixed
+  doctor   is a deployed stack, and its Lucca tenant, ready? (reads only; exit 0 when nothing
+           blocks)
 
 'cleemy-booker COMMAND --help' tells each command's arguments."""
 
@@ -48,6 +50,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "audit": lambda argv: audit.main(argv),
     "export": _export,
     "replay": lambda argv: replay.main(argv),
+    "doctor": lambda argv: doctor.main(argv),
 }
 
 

@@ -20,6 +20,7 @@ from .endpoints import (
     DOCUMENT_PATH,
     INBOX_PATH,
     MAX_PAGE_SIZE,
+    PUBLISHED_DOCUMENT_PATH,
     validate_base_url,
 )
 from .errors import (
@@ -31,7 +32,8 @@ from .errors import (
     error_for_status,
     parse_problem,
 )
-from .models import InboxDocumentWrite, InboxItem
+from .models import Document, InboxDocumentWrite, InboxItem
+from .reading import DocumentReads
 from .retry import RetryPolicy, parse_retry_after
 from .validation import summary
 
@@ -82,7 +84,10 @@ class Response:
 
 
 class LuccaClient:
-    """Count, list, get, update and book inbox documents, with retries and a request hook.
+    """Count, list, read, update and book inbox documents, with retries and a request hook.
+
+    Reading one document goes through ``read_document``: which of Lucca's two GETs answers is
+    decided once for the life of the client and kept in ``reads`` (see ``reading``).
 
     ``deadline`` (a ``time.monotonic()`` instant, set with ``until``) bounds every retry loop:
     no wait is started that would end after it.
@@ -124,6 +129,8 @@ class LuccaClient:
         #: same call is counted here.
         self.maybe_applied: Counter[str] = Counter()
         self.request_ids: list[str] = []
+        #: Which route reads one document, learnt from the first reads and then kept.
+        self.reads = DocumentReads(self)
 
     def __repr__(self) -> str:
         return f"LuccaClient(base_url={self.base_url!r})"
@@ -180,10 +187,34 @@ class LuccaClient:
         page = self.list_page(page=1, limit=0, filters=filters, with_count=True)
         return int(page["count"])
 
+    def read_document(
+        self, document_id: int, listed: InboxItem | None = None, *, just_listed: bool = False
+    ) -> InboxItem:
+        """The document as Lucca holds it now: by the published read, with ``listed``'s top
+        level (the item as listed), or by the inferred one (see ``reading``). Every read of one
+        document goes through here. ``just_listed``: the listing showed it moments ago and no
+        booking call of ours went out since (a 404 would be a surprise)."""
+        return self.reads.read(document_id, listed, just_listed=just_listed)
+
     def get_document(self, document_id: int) -> InboxItem:
-        """One inbox item. Inference: the PUT/book path also answers GET (not in the reference)."""
+        """One inbox item. Inference: the PUT/book path also answers GET (not in the reference).
+        Used by ``read_document`` when the published read is refused or cannot be used."""
         response = self._call("get", "GET", DOCUMENT_PATH.format(id=document_id))
         return _parse_item(response, endpoint="get")
+
+    def get_published_document(self, document_id: int) -> Document:
+        """One inbox item's ``document`` part, by Lucca's published read (``id``: whichever of
+        the item's ids the route takes; ``read_document`` works that out)."""
+        response = self._call("get", "GET", PUBLISHED_DOCUMENT_PATH.format(id=document_id))
+        try:
+            return Document.model_validate(response.body)
+        except ValidationError as exc:
+            raise InvalidResponseError(
+                f"not a document: {summary(exc, root='(root)', verbatim=True)}",
+                endpoint="get",
+                status=response.status,
+                request_id=response.request_id,
+            ) from None
 
     def update_document(self, document_id: int, body: InboxDocumentWrite) -> InboxItem:
         """PUT the complete write shape; Lucca answers with the whole updated item."""
@@ -201,6 +232,14 @@ class LuccaClient:
             content=b"",
             headers={"Content-Length": "0"},
         )
+
+    def get_json(
+        self, endpoint: str, path: str, params: Mapping[str, str | int] | None = None
+    ) -> Any:
+        """One GET as it came back, through the hooks (the budget), the retries and the error
+        mapping, but no shape check: for a diagnosis (``cleemy-booker doctor``) that wants to
+        say what is wrong with an answer rather than fail on it."""
+        return self._call(endpoint, "GET", path, params=params).body
 
     # --- the request loop --------------------------------------------------------------------
 

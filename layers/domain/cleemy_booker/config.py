@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Self
+from typing import Any, Literal, Self
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,6 +20,11 @@ from .validation import error_lines
 AMOUNT = re.compile(r"0*[1-9][0-9]*(\.[0-9]{1,2})?|0*\.[0-9]?[1-9]|0*\.[1-9][0-9]?")
 #: ``RulesSource`` in the template: empty or an SSM parameter (the IAM policy is built from it).
 RULES_SOURCE_IN_TEMPLATE = re.compile(r"(ssm:/[A-Za-z0-9_.\-/]+)?")
+
+#: ``Monitoring`` in the template: which alarms and dashboard the stack has, hence which metrics
+#: something reads. The code emits no custom metric nobody reads (each costs $0.30 a month for
+#: every hour it has data). Outside Lambda (tests, tools) everything is emitted.
+Monitoring = Literal["alarms", "alarms-and-dashboard", "none"]
 
 #: Query parameters the pipeline sets itself; a filter may not override them.
 RESERVED_QUERY_PARAMETERS = frozenset({"limit", "page", "fields.root", "fields", "orderBy"})
@@ -110,6 +115,11 @@ class PipelineSettings(LuccaSettings):
     #: A held document is looked at again after this long even if nothing changed in Lucca:
     #: a hold's cause may lie outside the document (a date, another document, a ceiling).
     held_recheck_seconds: int = Field(alias="HELD_RECHECK_SECONDS", default=21600, ge=300)
+    #: Ledger entries are kept this long (accounting records: years, not days), whichever
+    #: function writes them: the processor its decisions, the poller its confirmations.
+    ledger_retention_days: int = Field(alias="LEDGER_RETENTION_DAYS", default=3650, ge=1)
+    #: Which alarms and dashboard read the metrics (see ``Monitoring``).
+    monitoring: Monitoring = Field(alias="MONITORING", default="alarms-and-dashboard")
 
     @field_validator("max_auto_amount", mode="before")
     @classmethod
@@ -167,8 +177,6 @@ class ProcessorSettings(PipelineSettings):
     max_receive_count: int = Field(alias="MAX_RECEIVE_COUNT", default=10, ge=1)
     #: Stop starting new documents when less than this is left of the invocation.
     stop_margin_seconds: float = Field(alias="STOP_MARGIN_SECONDS", default=10.0, ge=0)
-    #: Ledger entries are kept this long (accounting records: years, not days).
-    ledger_retention_days: int = Field(alias="LEDGER_RETENTION_DAYS", default=3650, ge=1)
 
 
 class DigestSettings(_Settings):
@@ -176,6 +184,8 @@ class DigestSettings(_Settings):
     It never calls Lucca, so it needs neither the key nor the budget's table."""
 
     ledger_table: str = Field(alias="LEDGER_TABLE", min_length=1)
+    #: What the digest writes to the ledger (its mark) is kept as long as the rest.
+    ledger_retention_days: int = Field(alias="LEDGER_RETENTION_DAYS", default=3650, ge=1)
     topic_arn: str = Field(alias="DIGEST_TOPIC_ARN", min_length=1)
     #: A short "all clear" message on days with nothing to say (else no message).
     all_clear: bool = Field(alias="DIGEST_ALL_CLEAR", default=False)
@@ -183,7 +193,9 @@ class DigestSettings(_Settings):
     stack_name: str = Field(alias="STACK_NAME", min_length=1)
     time_zone: str = Field(alias="TIME_ZONE", default="Europe/Paris", min_length=1)
     dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL", min_length=1)
-    #: Where the functions' own metrics are (Powertools' namespace and service dimension).
+    #: Where the functions' own metrics are: Powertools' namespace and service dimension, read
+    #: from the variables the functions publish under (the template sets the service to the
+    #: stack's name, so the digest reads its own stack's metrics and no other's).
     metrics_namespace: str = Field(alias="POWERTOOLS_METRICS_NAMESPACE", default="CleemyBooker")
     service_name: str = Field(alias="POWERTOOLS_SERVICE_NAME", default="cleemy-booker")
     budget_limit: int = Field(alias="BUDGET_LIMIT", default=40, ge=1, le=50)

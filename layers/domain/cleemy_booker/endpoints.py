@@ -6,7 +6,12 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 INBOX_PATH = "/cleemy-procurement/services/inbox"
+#: The PUT and book URLs' document (published). A GET on it is only inferred (lucca-api.md
+#: "Inferences"): used to read one document only when the published read is refused.
 DOCUMENT_PATH = "/cleemy-procurement/services/inbox-documents/{id}"
+#: The published read of one document ("Retrieve a document by its ID"): it answers an inbox
+#: item's ``document`` part, keyed by the document's id (which id that is: see ``reading``).
+PUBLISHED_DOCUMENT_PATH = "/cleemy-procurement/api/documents/{id}"
 BOOK_PATH = "/cleemy-procurement/services/inbox-documents/{id}/book"
 #: Lucca's v4 endpoints serve at most this many items a page.
 MAX_PAGE_SIZE = 1000

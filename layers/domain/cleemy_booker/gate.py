@@ -8,6 +8,10 @@ the write body after the update rules.
 A value Lucca added to an enumeration after this was written (an ``ocrStatus`` or a document
 ``type`` outside ``models.KNOWN_VALUES``) is held as ``unknown_value``: the document parses and
 its value is kept, but nobody here knows whether it may be booked.
+
+An amount whose currency is not an ISO 4217 code (Lucca's published examples all read
+``"Invalid"``) is held as ``currency_invalid``: what the document is worth is unknown, so it is
+never booked automatically, and the auto-booking ceiling is never judged in such a currency.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Who else holds an invoice number is a concern of its own (the ledger answers it too): the
 # gate only asks it.
+from .currencies import is_currency_code
 from .duplicates import DuplicateLookup, describe_scope, duplicate_number, duplicate_scope
 from .models import (
     CREDIT_NOTE,
@@ -32,6 +37,7 @@ from .models import (
     InboxDocumentWrite,
     InboxItem,
     Money,
+    TaxLine,
     is_unknown_value,
 )
 from .money import currency_text, format_amount
@@ -76,6 +82,10 @@ class GateConfig(BaseModel):
     max_auto_amount: Decimal | None = Field(default=None, gt=0)
     check_duplicate_numbers: bool = True
     currencies_must_match: bool = True
+    #: Every amount's currency must be an ISO 4217 code (``currencies``); a missing currency is
+    #: not checked here (some PUT responses carry none). Turned off, a document with a ceiling
+    #: is still held when its total is in such a currency: the ceiling is never judged in it.
+    check_currency_codes: bool = True
     #: Listing a type Lucca added (once someone has checked what it means) lets it through.
     allowed_types: list[str] = Field(default_factory=lambda: [INVOICE, CREDIT_NOTE])
     #: An invoice of zero or less is an OCR misread or a credit note filed as an invoice.
@@ -97,6 +107,8 @@ class GateConfig(BaseModel):
 
 #: Hold code for a value Lucca added to an enumeration after this was written.
 UNKNOWN_VALUE = "unknown_value"
+#: Hold code for an amount whose currency is not an ISO 4217 code (Lucca's ``"Invalid"``).
+CURRENCY_INVALID = "currency_invalid"
 
 
 @dataclass(frozen=True)
@@ -131,6 +143,7 @@ def review(
         *_rule_failures(outcome),
         *(reason for _, reason in missing),
         *_type(outcome.write, config, missing_paths),
+        *_currency_codes(outcome.write, config),
         *_currencies(outcome.write, config),
         *_amounts_add_up(outcome.write, config),
         *_sign(outcome.write, config),
@@ -212,28 +225,59 @@ def _type(
     )
 
 
-def _currency_lines(write: InboxDocumentWrite) -> list[tuple[str, str]]:
-    """(which amount, its currency as shown) for every amount on the document."""
+def _amount_lines(write: InboxDocumentWrite) -> list[tuple[str, Money | TaxLine]]:
+    """(which amount, the amount) for every amount on the document."""
     amounts = write.document.amountIncludingTaxes
     if amounts is None:
         return []
-    lines: list[tuple[str, str]] = []
+    lines: list[tuple[str, Money | TaxLine]] = []
     if amounts.excludingTaxes is not None:
-        lines.append(("excluding taxes", currency_text(amounts.excludingTaxes.currency)))
-    lines += [
-        (f"tax line {n}", currency_text(tax.currency)) for n, tax in enumerate(amounts.taxes, 1)
-    ]
+        lines.append(("excluding taxes", amounts.excludingTaxes))
+    lines += [(f"tax line {n}", tax) for n, tax in enumerate(amounts.taxes, 1)]
     if amounts.includingTaxes is not None:
-        lines.append(("including taxes", currency_text(amounts.includingTaxes.currency)))
+        lines.append(("including taxes", amounts.includingTaxes))
     return lines
+
+
+def _not_a_currency(currency: str | None) -> bool:
+    """A currency given, but not an ISO 4217 code (``"Invalid"``, ``"EURO"``, ``"€"``...)."""
+    return currency is not None and not is_currency_code(currency)
+
+
+def _currency_codes(write: InboxDocumentWrite, config: GateConfig) -> Iterator[HoldReason]:
+    """One hold naming every amount line whose currency is no currency, grouped by value."""
+    if not config.check_currency_codes:
+        return
+    by_value: dict[str, list[str]] = defaultdict(list)
+    for label, amount in _amount_lines(write):
+        if amount.currency is not None and not is_currency_code(amount.currency):
+            by_value[amount.currency].append(_line_name(label))
+    if not by_value:
+        return
+    parts = "; ".join(f"{value!r} on {_and(labels)}" for value, labels in by_value.items())
+    yield HoldReason(
+        CURRENCY_INVALID,
+        f"the currency is not a currency code (ISO 4217, such as EUR): {parts}. What the "
+        "amounts are worth is unknown, so the document is not booked automatically: correct "
+        "the currency in Lucca, or check the amounts and book it by hand",
+    )
+
+
+def _line_name(label: str) -> str:
+    """How a hold names an amount line: "the amount including taxes", "tax line 2"."""
+    return label if label.startswith("tax line") else f"the amount {label}"
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _currencies(write: InboxDocumentWrite, config: GateConfig) -> Iterator[HoldReason]:
     if not config.currencies_must_match:
         return
     by_currency: dict[str, list[str]] = defaultdict(list)
-    for label, currency in _currency_lines(write):
-        by_currency[currency].append(label)
+    for label, amount in _amount_lines(write):
+        by_currency[currency_text(amount.currency)].append(label)
     if len(by_currency) > 1:
         parts = [f"{currency} ({', '.join(labels)})" for currency, labels in by_currency.items()]
         yield HoldReason(
@@ -291,7 +335,20 @@ def _sign(write: InboxDocumentWrite, config: GateConfig) -> Iterator[HoldReason]
 def _ceiling(write: InboxDocumentWrite, config: GateConfig) -> Iterator[HoldReason]:
     total = _including(write)
     ceiling = config.max_auto_amount
-    if total is None or ceiling is None or abs(total.value) <= ceiling:
+    if total is None or ceiling is None:
+        return
+    if _not_a_currency(total.currency):
+        # Never judged in a currency nobody knows: 900 "Invalid" may be 900 EUR or 900,000
+        # of anything else. Held by ``_currency_codes`` when it is on; here when it is off.
+        if not config.check_currency_codes:
+            yield HoldReason(
+                CURRENCY_INVALID,
+                f"the amount including taxes {format_amount(total.value)} is in "
+                f"{total.currency!r}, which is not a currency code (ISO 4217): it cannot be "
+                f"compared with the auto-booking ceiling of {format_amount(ceiling)}",
+            )
+        return
+    if abs(total.value) <= ceiling:
         return
     yield HoldReason(
         "above_ceiling",
@@ -347,6 +404,7 @@ def reasons_json(reasons: list[HoldReason]) -> list[dict[str, Any]]:
 
 
 __all__ = [
+    "CURRENCY_INVALID",
     "UNKNOWN_VALUE",
     "GateConfig",
     "HoldReason",

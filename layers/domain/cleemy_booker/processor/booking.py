@@ -4,9 +4,11 @@ nothing is recorded as.
 The ledger says ``BOOKING`` before the book call, and ``BOOKED`` only on a 2xx from the book
 endpoint. If that call's answer is lost (dropped connection, timeout, crash), a later attempt
 that finds the document still in the inbox books it; one that meets a refusal or a 404 after
-such a call records nothing it cannot prove: a 404 from the single-document GET may mean "no
-such route" (that route is only inferred), a 400 or 404 from book may mean "booked already" or
-"refused", and neither tells our booking from a person's deletion. The document is held
+such a call records nothing it cannot prove: a 404 from a read of one document may mean "no
+such route" (the inferred GET), and what the published read answers for a booked document is
+not published (a read that still finds it proves nothing either: the book call decides), a
+400 or 404 from book may mean "booked already" or "refused", and neither tells our booking
+from a person's deletion. The document is held
 (``book_uncertain``), its invoice number kept, and the poller records it booked once a complete
 listing no longer shows it (``InboxPoller``); while Lucca lists it, a person checks.
 """

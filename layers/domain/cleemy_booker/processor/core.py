@@ -151,7 +151,9 @@ class _AttemptParts:
     def _current_item(
         self, message: DocumentMessage, state: DocumentState | None
     ) -> tuple[InboxItem, bool]:
-        """The listed item while fresh and untouched by an earlier attempt; else a GET.
+        """The listed item while fresh and untouched by an earlier attempt; else a read (the
+        published one, under the listed item's top level when the message carries it; see
+        ``LuccaClient.read_document``).
 
         The flag says the item came from the listing: it may be up to ``listing_fresh_seconds``
         old, good enough to book as it is, not to build a PUT from (see ``Updating.reread``).
@@ -161,4 +163,4 @@ class _AttemptParts:
             age = self.clock() - message.listedAt.timestamp()
             if 0 <= age <= self.listing_fresh_seconds:
                 return message.item, True
-        return self.client.get_document(message.documentId), False
+        return self.client.read_document(message.documentId, message.item), False

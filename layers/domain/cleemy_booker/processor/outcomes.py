@@ -65,10 +65,12 @@ class Decision:
         return {**_decision_detail(self.outcome), **self.detail}
 
 
-#: A GET of one document is an inference (lucca-api.md): its refusal may be about the route.
+#: A GET of one document: Lucca's published read wants the listed item (its document id), the
+#: other route is only inferred (lucca-api.md): its refusal may be about the route.
 _GET_HINT = (
-    " (GET of one document is an inferred route: if this tenant does not serve it, every"
-    " document that needs a read fails this way)"
+    " (GET of one document: neither Lucca's published api/documents/{id}, tried when the"
+    " message carries the listed item, nor the inferred inbox-documents/{id} served it; if"
+    " this tenant serves neither, every document that needs a read fails this way)"
 )
 
 

@@ -45,11 +45,13 @@ class Updating:
 
         A PUT replaces the whole document and Lucca honours no precondition: a body built from
         an item listed minutes ago would put back every value a person changed since. So the
-        body is built from what Lucca holds now, and the decision taken again when it moved
-        (it may need no update any more, or be held). One GET, only for documents to update.
+        body is built from what Lucca holds now (the published read's ``document`` part under
+        the listed item's top level: ``LuccaClient.read_document``), and the decision taken
+        again when it moved (it may need no update any more, or be held). One GET, only for
+        documents to update.
         """
         listed = decision.item
-        fresh = self.client.get_document(listed.document_id)
+        fresh = self.client.read_document(listed.document_id, listed, just_listed=True)
         if not _changed_since(listed, fresh):
             return decision
         again = self.deciding.decide(fresh)

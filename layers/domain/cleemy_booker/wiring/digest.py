@@ -50,7 +50,12 @@ class DigestRuntime:
         self.settings = settings
         self.aws = aws
         self.clock = clock
-        self.ledger = Ledger(aws.dynamodb, settings.ledger_table, clock=clock.time)
+        self.ledger = Ledger(
+            aws.dynamodb,
+            settings.ledger_table,
+            retention_days=settings.ledger_retention_days,
+            clock=clock.time,
+        )
 
     def run(self, *, all_clear: bool | None = None) -> dict[str, Any]:
         data = gather(self.ledger, now=self.clock.time())

@@ -37,7 +37,13 @@ class PollerRuntime(LuccaRuntime):
     ) -> None:
         super().__init__(settings, aws, api_key, seams)
         self.settings = settings
-        self.ledger = Ledger(aws.dynamodb, settings.ledger_table, clock=self.clock.time)
+        # The poller writes the ledger's trail too (a booking it confirms): kept as long.
+        self.ledger = Ledger(
+            aws.dynamodb,
+            settings.ledger_table,
+            retention_days=settings.ledger_retention_days,
+            clock=self.clock.time,
+        )
         #: Refused claims, remembered while this instance is warm (see ``RefusedClaims``).
         self.refused = RefusedClaims()
         #: What Lucca sent that is new, recorded already (see ``NoveltyLog``): kept while warm.
@@ -106,6 +112,8 @@ class PollerRuntime(LuccaRuntime):
         (a warm instance remembers, a cold one counts). Emitted when zero too, so the alarm
         reading it sees the backlog cleared. A failed count costs the gauge one point, not the
         poll."""
+        if self.settings.monitoring == "none":
+            return  # no alarm reads the gauge: counting would cost reads and a metric
         pace = self.settings.held_count_seconds - SCHEDULE_DRIFT_SECONDS
         if self._counted_at is not None and started - self._counted_at < pace:
             return

@@ -102,6 +102,10 @@ class ProcessorRuntime(LuccaRuntime):
             config=self.idempotency,
         )(self._process_terminal)
         self.time_left: Callable[[], float] = lambda: float("inf")
+        #: The per-outcome counts (booked, held, deferred, dead-lettered, retried) are read by
+        #: the dashboard only: without it they would cost $0.30 a month each for nothing (the
+        #: log line of each document says its outcome).
+        self.outcome_metrics = settings.monitoring == "alarms-and-dashboard"
 
     def start_invocation(self, time_left: Callable[[], float], lambda_context: Any = None) -> None:
         self.time_left = time_left
@@ -166,12 +170,14 @@ class ProcessorRuntime(LuccaRuntime):
                 return self._defer(message, f"Lucca busy or time short: {error}", wait)
             if receive_count >= self.settings.max_receive_count:
                 return self._retries_exhausted(message, body, message_id, receive_count, error)
-            metrics.add_metric("DocumentsRetried", MetricUnit.Count, 1)
+            if self.outcome_metrics:
+                metrics.add_metric("DocumentsRetried", MetricUnit.Count, 1)
             logger.warning("retryable failure; SQS will deliver again", extra={"error": str(error)})
             raise
-        metrics.add_metric(
-            f"Documents{result['outcome'].title().replace('_', '')}", MetricUnit.Count, 1
-        )
+        if self.outcome_metrics:
+            metrics.add_metric(
+                f"Documents{result['outcome'].title().replace('_', '')}", MetricUnit.Count, 1
+            )
         metrics.add_metric("LuccaRequests", MetricUnit.Count, result["requests"])
         logger.info("document processed", extra={"result": result})
         return result
@@ -219,7 +225,8 @@ class ProcessorRuntime(LuccaRuntime):
         self.ledger.states.extend_claim(
             message.documentId, until=self.clock.time() + delay_seconds + 3600
         )
-        metrics.add_metric("DocumentsDeferred", MetricUnit.Count, 1)
+        if self.outcome_metrics:
+            metrics.add_metric("DocumentsDeferred", MetricUnit.Count, 1)
         logger.info("document deferred", extra={"reason": reason, "delay": delay_seconds})
         return {"documentId": message.documentId, "outcome": "deferred", "reasons": [reason]}
 
@@ -240,7 +247,8 @@ class ProcessorRuntime(LuccaRuntime):
             MessageBody=body,
             MessageAttributes=attributes,
         )
-        metrics.add_metric("DocumentsDeadLettered", MetricUnit.Count, 1)
+        if self.outcome_metrics:
+            metrics.add_metric("DocumentsDeadLettered", MetricUnit.Count, 1)
         logger.error("document dead-lettered", extra={"reason": reason, "errorType": error_type})
         return {"documentId": document_id, "outcome": "dead_lettered", "reasons": [reason]}
 
