@@ -84,12 +84,14 @@ TESTS: dict[str, tuple[str, ...]] = {
         # Its own tests: the processor's, the runtime's and the digest's also call it, but each
         # survivor would run them all (a minute or more apiece on a shared machine).
         "tests/unit/ledger/test_ledger.py",
+        "tests/unit/test_novelty.py",
         "tests/unit/poller/test_poller_reconciliation.py",
         "tests/unit/processor/test_processor_document_summary.py",
         DUPLICATES,
     ),
     "poller": (
         "tests/unit/poller/test_poller.py",
+        "tests/unit/poller/test_poller_parts.py",
         "tests/unit/poller/test_poller_reconciliation.py",
         "tests/unit/wiring/test_wiring_poller.py",
         "tests/unit/test_listing.py",
@@ -97,6 +99,7 @@ TESTS: dict[str, tuple[str, ...]] = {
     ),
     "processor": (
         "tests/unit/processor/test_processor_exactly_once.py",
+        "tests/unit/processor/test_processor_parts.py",
         "tests/unit/processor/test_processor_edits.py",
         "tests/unit/processor/test_processor_document_summary.py",
         PROCESSOR_THROTTLED,

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from cleemy_booker.ledger import ClaimResult, DocumentState, Status
 from cleemy_booker.listing import END_COUNT_REACHED, ListedDocument, ListingStats
 from cleemy_booker.models import InboxItem
@@ -187,3 +189,28 @@ def test_a_possible_booking_absent_from_the_listing_and_marked_before_it_is_conf
 
     assert states.confirmed == [1]
     assert report.confirmed == [1]
+
+
+class DownSqs:
+    """SQS failing outright, past botocore's retries."""
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
+        raise ConnectionError("SQS unreachable")
+
+
+def test_sqs_down_gives_back_every_claim_of_the_flush_and_counts_each() -> None:
+    states = FakeStates()
+    claims = claims_over(states)
+    pending: list[tuple[int, str]] = []
+    for document_id in range(501, 513):
+        claims.claim(listed(document_id), PollReport(), pending)
+    sender = QueueSender(DownSqs(), "queue-url", None, claims)  # type: ignore[arg-type]
+    report = PollReport()
+
+    with pytest.raises(ConnectionError):
+        sender.flush(pending, report)
+
+    assert report.send_failed == 12  # the batch tried and the two still pending
+    assert report.enqueued == 0
+    assert sorted(document_id for document_id, _ in states.released) == list(range(501, 513))
+    assert pending == []
