@@ -1,4 +1,9 @@
-"""The real template deployed on ministack against the Lucca simulator, once per module.
+"""The real template deployed on ministack against the Lucca simulator, once per test run.
+
+Every e2e test shares that one deploy (``deployed`` is session-scoped). Under pytest-xdist
+(``make test``) the root conftest's scheduler sends the whole of ``tests/e2e`` to one worker,
+and a lock file makes sure no two processes ever build and deploy at once (they would share
+``.aws-sam/build``): one ministack at a time, whatever ``--dist`` says.
 
 Needs the environments ``make setup`` creates (``.venvs/sam``, ``.venvs/ministack``) and a
 python3.12 for ``sam build``. Without them the tests FAIL, saying so: CI must not pass by
@@ -7,8 +12,10 @@ skipping the only test of the deployed stack.
 
 from __future__ import annotations
 
+import fcntl
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,11 +26,46 @@ E2E_DOCUMENTS = 60
 #: Lucca's 60 s window compressed to 3 s: the budget paces 40 requests per 3 s.
 E2E_WINDOW_SECONDS = 3
 E2E_SEED = 11
+#: Held while a deploy is up; beside the build folder ``sam build`` writes (``.aws-sam/build``).
+LOCK_FILE = Path(__file__).resolve().parents[2] / ".aws-sam" / "e2e.lock"
 
 
-@pytest.fixture(scope="module")
-def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPipeline]:
-    """Simulator + ministack + the stack, polled once and drained; torn down afterwards."""
+#: The first e2e test's setup is the deploy, up to 2 x 120 s of draining and settling on top: on
+#: a busy machine, next to the other workers, it took 226 s. A test's own timeout mark wins.
+E2E_TIMEOUT_SECONDS = 600
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``--dist loadgroup`` too keeps every e2e test on one worker (one deploy)."""
+    for item in items:
+        if Path(__file__).parent in item.path.parents:
+            item.add_marker(pytest.mark.xdist_group("e2e"))
+            if item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(E2E_TIMEOUT_SECONDS))
+
+
+@pytest.fixture(scope="session")
+def one_deploy_at_a_time() -> Iterator[None]:
+    """An exclusive lock for as long as the deploy lives: a second process waits for it."""
+    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
+    with LOCK_FILE.open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"[e2e] another run holds {LOCK_FILE}: waiting for its deploy to end")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@pytest.fixture(scope="session")
+def deployed(
+    tmp_path_factory: pytest.TempPathFactory, one_deploy_at_a_time: None
+) -> Iterator[LocalPipeline]:
+    """Simulator + ministack + the stack, polled once and drained; torn down at the end of the
+    run (of the worker's run, under xdist)."""
     missing = None
     try:
         preflight()

@@ -1,8 +1,8 @@
 """The real template, deployed on ministack (no Docker, no AWS account), against the simulator.
 
-One deploy for the module (``deployed`` in conftest): the poller is invoked once, the SQS
-event source drives the processor until the queue is empty, then every document is checked
-against the simulator's ground truth, the ledger and the dead-letter queue.
+One deploy for every e2e test of the run (``deployed`` in conftest): the poller is invoked once,
+the SQS event source drives the processor until the queue is empty, then every document is
+checked against the simulator's ground truth, the ledger and the dead-letter queue.
 """
 
 from __future__ import annotations
