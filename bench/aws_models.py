@@ -225,25 +225,7 @@ class Model:
     def setup(self) -> None:
         for table in self.tables:
             table.create(self.dynamodb)
-        template = Template()
-        queue = template.queue("DocumentsQueue")
-        dead = template.queue(str(queue.dead_letter_logical_id))
-        self.queue_urls[dead.logical_id] = self.sqs.create_queue(
-            QueueName=dead.logical_id,
-            Attributes={"MessageRetentionPeriod": str(dead.retention_seconds)},
-        )["QueueUrl"]
-        redrive = {
-            "deadLetterTargetArn": f"arn:aws:sqs:{REGION}:123456789012:{dead.logical_id}",
-            "maxReceiveCount": queue.max_receive_count,
-        }
-        self.queue_urls[queue.logical_id] = self.sqs.create_queue(
-            QueueName=queue.logical_id,
-            Attributes={
-                "VisibilityTimeout": str(queue.visibility_timeout),
-                "MessageRetentionPeriod": str(queue.retention_seconds),
-                "RedrivePolicy": json.dumps(redrive),
-            },
-        )["QueueUrl"]
+        self.queue_urls.update(Template().create_documents_queues(self.sqs, REGION))
 
     def item_count(self, table: str) -> int:
         if isinstance(self.dynamodb, InMemoryDynamoDB):

@@ -10,6 +10,7 @@ resources by logical id), ``!GetAtt X.Arn``/``.QueueName``, ``!Sub`` with ``${AW
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,6 +232,32 @@ class Template:
             async_retries=int(self.resolve(invoke.get("MaximumRetryAttempts", 2))),
             async_max_event_age=int(self.resolve(invoke.get("MaximumEventAgeInSeconds", 21600))),
         )
+
+    def create_documents_queues(self, sqs: Any, region: str = "eu-west-3") -> dict[str, str]:
+        """Create the documents queue and its dead-letter queue in ``sqs`` (boto3, moto or the
+        simulation's) as the template defines them: visibility, retention, the redrive and its
+        ``maxReceiveCount``. Their URLs, by logical id."""
+        queue = self.queue("DocumentsQueue")
+        dead = self.queue(str(queue.dead_letter_logical_id))
+        urls = {
+            dead.logical_id: sqs.create_queue(
+                QueueName=dead.logical_id,
+                Attributes={"MessageRetentionPeriod": str(dead.retention_seconds)},
+            )["QueueUrl"]
+        }
+        redrive = {
+            "deadLetterTargetArn": f"arn:aws:sqs:{region}:123456789012:{dead.logical_id}",
+            "maxReceiveCount": queue.max_receive_count,
+        }
+        urls[queue.logical_id] = sqs.create_queue(
+            QueueName=queue.logical_id,
+            Attributes={
+                "VisibilityTimeout": str(queue.visibility_timeout),
+                "MessageRetentionPeriod": str(queue.retention_seconds),
+                "RedrivePolicy": json.dumps(redrive),
+            },
+        )["QueueUrl"]
+        return urls
 
     def queue(self, logical_id: str) -> QueueSpec:
         props = self.resources[logical_id]["Properties"]

@@ -206,23 +206,9 @@ class World:
             table.create(self.dynamodb)
         self.sqs = InMemorySqs(clock=clock)
         queue = self.template.queue("DocumentsQueue")
-        dlq_spec = self.template.queue(str(queue.dead_letter_logical_id))
-        self.dlq_url = self.sqs.create_queue(
-            QueueName=dlq_spec.logical_id,
-            Attributes={"MessageRetentionPeriod": str(dlq_spec.retention_seconds)},
-        )["QueueUrl"]
-        redrive = {
-            "deadLetterTargetArn": f"arn:aws:sqs:eu-west-3:123456789012:{dlq_spec.logical_id}",
-            "maxReceiveCount": queue.max_receive_count,
-        }
-        self.queue_url = self.sqs.create_queue(
-            QueueName=queue.logical_id,
-            Attributes={
-                "VisibilityTimeout": str(queue.visibility_timeout),
-                "MessageRetentionPeriod": str(queue.retention_seconds),
-                "RedrivePolicy": json.dumps(redrive),
-            },
-        )["QueueUrl"]
+        urls = self.template.create_documents_queues(self.sqs)
+        self.queue_url = urls[queue.logical_id]
+        self.dlq_url = urls[str(queue.dead_letter_logical_id)]
         self.template.names.update(
             {"DocumentsQueue": self.queue_url, "DeadLetterQueue": self.dlq_url}
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -202,7 +203,7 @@ def queue_checks(depths: Mapping[str, tuple[int, int, int] | str]) -> list[Check
     return [
         _queues_reachable(depths),
         _dead_letters(depths.get("dead-letter")),
-        _scheduler_dead_letters(depths.get("scheduler dead-letter")),
+        _dead_letters(depths.get("scheduler dead-letter"), _SCHEDULER_DLQ),
     ]
 
 
@@ -220,32 +221,41 @@ def _queues_reachable(depths: Mapping[str, tuple[int, int, int] | str]) -> Check
     return ok("queues", f"{', '.join(depths)} reachable{detail}")
 
 
-def _dead_letters(depth: tuple[int, int, int] | str | None) -> Check:
-    if not isinstance(depth, tuple):
-        return warning("dead letters", "could not count them (see queues)", "see queues")
-    waiting = sum(depth)
-    if waiting:
-        return warning(
-            "dead letters",
-            f"{waiting} document(s) failed for good and wait in the DLQ",
-            "read each failureReason (cleemy-booker replay --stack STACK), fix the cause, then "
-            "replay them (--yes)",
-        )
-    return ok("dead letters", "the DLQ is empty")
+@dataclass(frozen=True)
+class _DeadLetterQueue:
+    """How the doctor speaks of one dead-letter queue: its row, what a message in it is, what a
+    person does about it, and what an empty one means."""
+
+    check: str
+    waiting: str
+    fix: str
+    empty: str
 
 
-def _scheduler_dead_letters(depth: tuple[int, int, int] | str | None) -> Check:
+_DLQ = _DeadLetterQueue(
+    "dead letters",
+    "document(s) failed for good and wait in the DLQ",
+    "read each failureReason (cleemy-booker replay --stack STACK), fix the cause, then "
+    "replay them (--yes)",
+    "the DLQ is empty",
+)
+_SCHEDULER_DLQ = _DeadLetterQueue(
+    "scheduler dead letters",
+    "scheduled run(s) could not be started",
+    "read the messages in the scheduler's DLQ: the schedule's role or the function's state is why",
+    "empty: every scheduled run was delivered",
+)
+
+
+def _dead_letters(
+    depth: tuple[int, int, int] | str | None, queue: _DeadLetterQueue = _DLQ
+) -> Check:
     if not isinstance(depth, tuple):
-        return warning("scheduler dead letters", "could not count them (see queues)", "see queues")
+        return warning(queue.check, "could not count them (see queues)", "see queues")
     waiting = sum(depth)
     if waiting:
-        return warning(
-            "scheduler dead letters",
-            f"{waiting} scheduled run(s) could not be started",
-            "read the messages in the scheduler's DLQ: the schedule's role or the function's "
-            "state is why",
-        )
-    return ok("scheduler dead letters", "empty: every scheduled run was delivered")
+        return warning(queue.check, f"{waiting} {queue.waiting}", queue.fix)
+    return ok(queue.check, queue.empty)
 
 
 # --- the schedule, and whether it ran ---------------------------------------------------------
