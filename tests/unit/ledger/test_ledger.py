@@ -77,6 +77,40 @@ def test_a_waiting_claim_is_refused_until_it_expires_and_says_when(
     assert not refused.new
 
 
+def test_a_refused_claim_says_the_version_the_document_is_queued_on(ledger: Ledger) -> None:
+    ledger.states.claim_for_queue(1, "m1", now=NOW, ttl_seconds=3600)
+
+    refused = ledger.states.claim_for_queue(1, "m2", now=NOW + 60, ttl_seconds=3600)
+
+    assert (refused.claimed, refused.previous, refused.modified_at) == (False, Status.QUEUED, "m1")
+
+
+def test_a_later_version_listed_while_queued_is_noted_once_and_cleared_by_the_next_claim(
+    ledger: Ledger,
+) -> None:
+    ledger.states.claim_for_queue(1, "m1", now=NOW, ttl_seconds=3600)
+
+    assert not ledger.states.note_listed_newer(1, "m1")  # the version it is queued on
+    assert ledger.states.note_listed_newer(1, "m2")
+    assert not ledger.states.note_listed_newer(1, "m2")  # once per version
+    state = ledger.states.state(1)
+    assert state is not None
+    assert state.listed_newer == "m2"
+
+    ledger.states.claim_for_queue(1, "m3", now=NOW + 3601, ttl_seconds=3600)
+    state = ledger.states.state(1)
+    assert state is not None
+    assert (state.modified_at, state.listed_newer) == ("m3", "")
+
+
+def test_a_later_version_is_not_noted_once_the_processor_has_moved_on(ledger: Ledger) -> None:
+    ledger.states.claim_for_queue(1, "m1", now=NOW, ttl_seconds=3600)
+    ledger.states.record(1, Status.HELD, "held", modified_at="m1", reasons=["missing_field: x"])
+
+    assert not ledger.states.note_listed_newer(1, "m2")
+    assert not ledger.states.note_listed_newer(2, "m2")  # a document the ledger never saw
+
+
 @pytest.mark.parametrize("status", [Status.BOOKING, Status.UPDATED])
 def test_a_document_stuck_in_progress_is_claimed_again_only_past_the_claim_time(
     clocked: tuple[Ledger, FakeClock], status: Status

@@ -306,6 +306,30 @@ def test_a_held_document_delivered_again_is_decided_again(world: World) -> None:
     assert world.bookings(doc) == (1, 1)
 
 
+def test_a_superseded_copy_is_not_remembered_and_the_newer_message_is_decided(
+    world: World,
+) -> None:
+    """The idempotency record is keyed on the document: a superseded copy remembered there
+    would answer "superseded" to every message of the document for a day."""
+    doc = world.add(708, **COMPLETE)
+    runtime = started(world)
+    stale = world.listed(doc)
+    world.app.touch(doc, {"comment": "checked"}, None)  # a person's edit: a newer version
+    newer = world.listed(doc)
+    assert newer.item is not None
+    assert newer.item.changed_at is not None
+    world.ledger().states.claim_for_queue(
+        doc, newer.item.changed_at.isoformat(), now=time.time(), ttl_seconds=3600
+    )
+
+    superseded = runtime.handle_record(stale.model_dump_json(), "m-1")
+    booked = runtime.handle_record(newer.model_dump_json(), "m-2")
+
+    assert (superseded["outcome"], superseded["requests"]) == ("superseded", 0)
+    assert booked["outcome"] == "booked"
+    assert world.bookings(doc) == (1, 1)
+
+
 def test_a_dry_run_delivered_again_is_decided_again(world: World) -> None:
     doc = world.add(707, **COMPLETE)
     runtime = started(world, DRY_RUN="true")

@@ -126,6 +126,10 @@ class DocumentState:
     #: Held: when the hold began. A hold looked at again (``recheckAt``) and held again keeps
     #: its first time, where ``updated_at`` moves on with every look.
     held_since: str = ""
+    #: Queued: a later version (``modifiedAt``) a listing showed while the message, carrying an
+    #: older copy, was on its way ("" when none). The processor reads the document again
+    #: rather than decide on the copy it was sent.
+    listed_newer: str = ""
 
     @property
     def waiting_since(self) -> str:
@@ -191,6 +195,8 @@ class ClaimResult:
     #: The state's ``updatedAt`` before the claim ("" when there was no state): how long ago a
     #: refusing BOOKED was booked.
     updated_at: str = ""
+    #: Refused: the version (``modifiedAt``) the ledger holds for the document ("" when none).
+    modified_at: str = ""
     #: Claimed: the state item as it was (empty when there was none), for ``release_claim``.
     before: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 

@@ -111,7 +111,8 @@ class InboxPoller:
         if parts.confirmation.one_snapshot(report, stats):
             parts.confirmation.confirm_bookings(seen, started, report)
         if saw_whole_inbox(report, stats):
-            self.ledger.markers.mark_listing_complete(self.listing_name, started)
+            known_before = parts.claims.known_before(started)
+            self.ledger.markers.mark_listing_complete(self.listing_name, known_before)
         return report
 
     def _compose(self) -> _RunParts:

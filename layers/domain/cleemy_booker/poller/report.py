@@ -33,6 +33,8 @@ class PollReport:
     room: int | None = None
     #: Listed documents whose claim was not even tried: refused before, nothing changed since.
     known: int = 0
+    #: Queued documents listed on a later version than their message carries, told so now.
+    listed_newer: int = 0
     #: Documents this run found the ledger and Lucca disagree about, first noted now.
     discrepancies: list[int] = field(default_factory=list)
     #: Documents a booking call of ours may have booked unseen, recorded booked by this run:
@@ -60,6 +62,7 @@ class PollReport:
             "queuedBefore": self.queued_before,
             "room": self.room,
             "known": self.known,
+            "listedNewer": self.listed_newer,
             "discrepancies": self.discrepancies,
             "confirmed": self.confirmed,
             "novelties": self.novelties,
