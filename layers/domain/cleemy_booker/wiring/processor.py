@@ -125,7 +125,8 @@ class ProcessorRuntime(LuccaRuntime):
 
     def _process_terminal(self, message: dict[str, Any]) -> dict[str, Any]:
         result = self.processor.process(DocumentMessage.model_validate(message))
-        if result.outcome in ("held", "dry_run"):
+        # Gone is not remembered either: a listing that shows the document again brings it back.
+        if result.outcome in ("held", "dry_run", "gone"):
             raise _NotCached(result)
         return _result_dict(result)
 
