@@ -102,7 +102,7 @@ class Booking:
         if was_booking(state):
             return self.verdicts.unconfirmed(document_id, error)
         if self.gone_runs.in_a_run():
-            failure = f"not in the inbox, and {self.gone_runs.describe()}: {error}"
+            failure = f"not in the inbox, and {self.gone_runs.describe()}: {_failure_reason(error)}"
             self.states.record(
                 document_id,
                 Status.FAILED,
