@@ -81,6 +81,14 @@ def table(result: dict[str, Any]) -> str:
             f"{f['personEdits']['bookedOnAVersionTheGateDidNotSee']:,}",
         ),
         (
+            "person's moves: deleted / booked by hand",
+            f"{f['people']['deletedByPerson']:,} / {f['people']['bookedByPerson']:,}; "
+            f"recorded gone {f['people']['recordedGone']:,}, dead-lettered "
+            f"{f['people']['movedDeadLettered']:,} ({f['people']['movesTooLate']:,} more came "
+            "after our booking)",
+        ),
+        ("  ledger status of the moved ones", _reasons(f["people"]["ledgerStatusOfMoved"])),
+        (
             "polls: scheduled / ran / failed",
             f"{f['polls']['scheduled']:,} / {f['polls']['ran']:,} / {f['polls']['failed']:,}",
         ),

@@ -374,6 +374,16 @@ class SimulatorApp:
                 return None
             return _deep_copy_json(self.inbox.touch(doc_id, patch, category))
 
+    def person_moves(self, doc_id: int, move: str) -> bool | None:
+        """A person ``delete``s the document or ``book``s it by hand in Lucca: True if it
+        left the inbox, False if it had already, None if there is no such document."""
+        with self._lock:
+            if doc_id not in self.inbox.records:
+                return None
+            if move == "delete":
+                return self.inbox.delete_by_person(doc_id)
+            return self.inbox.book_by_person(doc_id)
+
 
 def _authorized(request: Request, api_key: str) -> bool:
     header = request.headers.get("authorization", "")

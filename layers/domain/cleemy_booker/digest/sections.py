@@ -225,6 +225,21 @@ def _done_section(data: DigestData, limit: int) -> list[str]:
     return lines + _cut_list(rule_lines, limit)
 
 
+def _gone_section(data: DigestData, limit: int) -> list[str]:
+    """Documents that left the inbox between a listing and their booking: a person's doing,
+    told so that nobody looks for them, not something to act on."""
+    if not data.gone:
+        return []
+    gone = sorted(data.gone, key=lambda s: (s.updated_at, s.document_id))
+    ids = ", ".join(str(state.document_id) for state in gone[:limit])
+    more = f" and {len(gone) - limit:,} more" if len(gone) > limit else ""
+    return [
+        f"{_count(len(gone), 'document')} left the inbox before the booker booked "
+        f"{'it' if len(gone) == 1 else 'them'} (deleted or booked by a person in Lucca; "
+        f"not booked by the booker): {ids}{more}."
+    ]
+
+
 # --- health -----------------------------------------------------------------------------------
 
 

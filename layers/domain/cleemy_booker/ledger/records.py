@@ -19,6 +19,10 @@ class Status(StrEnum):
     BOOKED = "BOOKED"
     HELD = "HELD"
     FAILED = "FAILED"
+    #: Gone from the inbox before any booking call of ours (Lucca answered 404 to the read or
+    #: the book): a person deleted it or booked it by hand. Nobody's fault, not a failure; a
+    #: listing that shows it again brings it back to work.
+    GONE = "GONE"
     #: Not a document's state: a ``recon#`` item, the ledger and Lucca disagreeing about it.
     DISCREPANCY = "DISCREPANCY"
     #: Not a document's state: a ``novelty#`` item, something new Lucca sent (``novelty``).

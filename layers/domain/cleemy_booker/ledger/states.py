@@ -58,7 +58,8 @@ class DocumentStates:
         held or failed *and changed in Lucca since*; held (or failed for want of retries) and due
         for another look (``recheckAt``); held under another configuration than ``config``
         (rules, ceiling); stuck in progress past the claim time; planned in a dry run, once the
-        pipeline runs for real (or, in a dry run, once changed).
+        pipeline runs for real (or, in a dry run, once changed); gone, whenever listed again (a
+        listing that shows it says it is in the inbox after all, whatever the 404 was).
         """
         planned = "(#s = :planned AND modifiedAt <> :m)" if dry_run else "#s = :planned"
         values: dict[str, Any] = {}
@@ -86,6 +87,7 @@ class DocumentStates:
                     f"{reconfigured}"
                     " OR (#s IN (:updated, :booking) AND updatedAt < :stale)"
                     f" OR {planned}"
+                    " OR #s = :gone"
                 ),
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={
@@ -95,6 +97,7 @@ class DocumentStates:
                     ":planned": {"S": Status.PLANNED},
                     ":updated": {"S": Status.UPDATED},
                     ":booking": {"S": Status.BOOKING},
+                    ":gone": {"S": Status.GONE},
                     ":id": {"N": str(document_id)},
                     ":m": {"S": modified_at},
                     ":until": {"N": str(int(now + ttl_seconds))},

@@ -5,6 +5,8 @@ Outcomes, each recorded in the ledger:
 * **booked** — updated if the rules changed something, then booked;
 * **held** — the review gate (or a rule) says a person must look; nothing is booked;
 * **failed** — a permanent error: the message goes to the dead-letter queue with its reason;
+* **gone** — Lucca answered 404 before any booking call of ours: a person deleted the document
+  or booked it by hand since the listing; recorded, not a failure (``Booking.not_in_inbox``);
 * retryable trouble raises ``RetryableError`` so SQS delivers the message again;
 * a busy request budget raises ``DeferDocument``: the message is handed back with a delay and is
   never counted as a failure.
@@ -32,6 +34,7 @@ from ..rules import RuleSet
 from .attempt import Attempt
 from .booking import Booking
 from .deciding import Deciding, Verdicts
+from .gone import GoneRuns
 from .numbers import NumberGuard, was_booking
 from .outcomes import Decision, DeferDocument, ProcessResult
 from .update import Updating
@@ -107,7 +110,8 @@ class _AttemptParts:
         )
         numbers = NumberGuard(processor.ledger.numbers, processor.gate)
         updating = Updating(client, states, processor.rules, deciding, numbers, attempt)
-        booking = Booking(client, states, numbers, verdicts, attempt)
+        gone_runs = GoneRuns(processor.ledger.queries, processor.clock)
+        booking = Booking(client, states, numbers, verdicts, attempt, gone_runs)
         return cls(
             client,
             attempt,

@@ -51,7 +51,7 @@ IN_PROGRESS_DELAY = 30
 
 
 class _NotCached(Exception):
-    """Carries an outcome that must not be remembered (held, dry run, superseded): a later
+    """Carries an outcome that must not be remembered (held, dry run, superseded, gone): a later
     delivery after the document changed in Lucca must be looked at afresh (the idempotency
     record is keyed on the document, not on the message)."""
 
@@ -126,7 +126,8 @@ class ProcessorRuntime(LuccaRuntime):
 
     def _process_terminal(self, message: dict[str, Any]) -> dict[str, Any]:
         result = self.processor.process(DocumentMessage.model_validate(message))
-        if result.outcome in ("held", "dry_run", "superseded"):
+        # Gone is not remembered either: a listing that shows the document again brings it back.
+        if result.outcome in ("held", "dry_run", "superseded", "gone"):
             raise _NotCached(result)
         return _result_dict(result)
 
