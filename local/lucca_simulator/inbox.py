@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from .booked import BookedQuery, booked_document, booked_page
 from .catalog import API_USER, USERS, user_ref
 from .clock import SYSTEM_CLOCK, Clock, format_ticks, now_ticks, parse_ticks
 from .config import CATEGORIES, PUBLISHED_KEY_ITEM, WRITE_SHAPE_LUCCA_FR, SimulatorConfig
@@ -42,6 +43,8 @@ class DocumentRecord:
     modified_ticks: int = 0
     #: Which addition brought it: 0 for the seeded inbox, then 1, 2... (``new_documents``).
     arrival: int = 0
+    #: When it was booked (ticks), for Lucca's booked documents (``booked``); None: not booked.
+    booked_ticks: int | None = None
 
     @property
     def document(self) -> dict[str, Any]:
@@ -177,7 +180,18 @@ class Inbox:
             )
         record.in_inbox = False
         record.bookings += 1
+        record.booked_ticks = now_ticks(self._clock)
         return json_response(200, {}) if success_status == 200 else empty_response(204)
+
+    def list_booked(self, query: BookedQuery) -> Response:
+        """``GET /cleemy-procurement/api/booked-documents``: every record booked (see
+        ``booked``)."""
+        documents = (
+            booked_document(record.item, record.booked_ticks)
+            for record in self.records.values()
+            if record.booked_ticks is not None
+        )
+        return json_response(200, booked_page(documents, query))
 
     def _in_inbox(self, doc_id: int) -> DocumentRecord | None:
         record = self.records.get(doc_id)

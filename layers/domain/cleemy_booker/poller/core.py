@@ -113,7 +113,9 @@ class InboxPoller:
             raise failure
         if parts.confirmation.one_snapshot(report, stats):
             parts.confirmation.confirm_bookings(seen, started, report)
-        if stats.stopped_because != STOP_BUDGET:
+        elif stats.stopped_because != STOP_BUDGET:
+            # No free proof of absence (more than a page, filters, a cut listing): look for
+            # the bookings themselves, while the budget has room.
             parts.settling.settle(seen, report)
         if saw_whole_inbox(report, stats):
             self.ledger.markers.mark_listing_complete(self.listing_name, started)
