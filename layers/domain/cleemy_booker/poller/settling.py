@@ -119,6 +119,7 @@ class Settling:
     interval_seconds: float = SETTLE_INTERVAL_SECONDS
     booking_min_age_seconds: float = BOOKING_MIN_AGE_SECONDS
     max_pages: int = MAX_PAGES_PER_RUN
+    page_size: int = MAX_PAGE_SIZE
     dry_run: bool = False
 
     def settle(self, seen: set[int], report: PollReport) -> None:
@@ -180,20 +181,19 @@ class Settling:
         try:
             if memory.pages == 0:
                 count = self.client.count_booked(created_from)
-                memory.pages = math.ceil(count / MAX_PAGE_SIZE)
+                memory.pages = math.ceil(count / self.page_size)
             for _ in range(self.max_pages):
-                if memory.next_page > memory.pages:
+                if memory.next_page > memory.pages or self.time_left() < self.stop_margin_seconds:
                     break
-                if self.time_left() < self.stop_margin_seconds:
-                    return read
                 page = self.client.booked_page(
-                    page=memory.next_page, limit=MAX_PAGE_SIZE, created_from=created_from
+                    page=memory.next_page, limit=self.page_size, created_from=created_from
                 )
                 read += page.items
                 memory.next_page += 1
-                if len(page.items) < MAX_PAGE_SIZE:
-                    break
-            memory.created_from = None  # swept to the end: the next sweep waits its interval
+                if len(page.items) < self.page_size:
+                    memory.next_page = memory.pages + 1  # a short page: the end
+            if memory.next_page > memory.pages:
+                memory.created_from = None  # swept to the end: the next sweep waits its interval
         except BudgetBusy:
             logger.info("settling deferred: request budget busy")
         except LuccaError as error:
