@@ -156,7 +156,8 @@ class DocumentState:
     def may_be_booked(self) -> bool:
         """A book call of ours may have been applied unseen: it marked ``BOOKING``, or it was
         held because a refusal or a 404 after such a call left that open. Only a 2xx from
-        book or a complete listing without the document settles it."""
+        book, a complete listing without the document or Lucca's booked documents showing it
+        (``poller.settling``) settles it."""
         if self.status is Status.BOOKING:
             return True
         uncertain = f"{BOOK_UNCERTAIN}:"
