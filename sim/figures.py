@@ -78,6 +78,26 @@ def _ledger_states(world: World) -> tuple[dict[int, dict[str, Any]], int]:
     return states, sum(n - 1 for n in holds.values())
 
 
+def _uncertain_bookings(world: World) -> dict[str, Any]:
+    """Bookings a lost answer left uncertain: how many were confirmed, by which proof (the
+    ledger's ``confirmedBy``), how many are still held for a person, and the requests spent on
+    Lucca's booked documents to settle them."""
+    by_proof: Counter[str] = Counter()
+    held = 0
+    for item in world.dynamodb.items("LedgerTable"):
+        if not item["pk"]["S"].startswith("doc#"):
+            continue
+        if item["sk"]["S"] == "state":
+            uncertain = '"book_uncertain:' in item.get("reasons", {}).get("S", "")
+            held += item["status"]["S"] == "HELD" and uncertain
+        elif item.get("kind", {}).get("S") == "booked":
+            proof = json.loads(item["detail"]["S"]).get("confirmedBy")
+            if proof:
+                by_proof["booked documents" if proof.startswith("booked in") else "listing"] += 1
+    requests = sum(1 for e in world.lucca._log if e["endpoint"] == "booked")
+    return {"confirmedBy": dict(sorted(by_proof.items())), "stillHeld": held, "requests": requests}
+
+
 def _dead_letters(world: World) -> list[dict[str, Any]]:
     return list(world.sqs.messages(world.dlq_url))
 
@@ -176,6 +196,7 @@ def compute(
         "queuedAtEnd": len(queued_ids),
         "crashes": dict(sorted(world.crashes.items())),
         "faultsInjected": dict(sorted(world.lucca.faults.injected.items())),
+        "uncertainBookings": _uncertain_bookings(world),
         "lucca": {
             "requests": requests,
             "byEndpoint": {k: by_endpoint.get(k, 0) for k in ("list", "get", "put", "book")},

@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from .booked import BookedQuery, booked_document, booked_page
 from .catalog import API_USER, USERS, user_ref
 from .clock import SYSTEM_CLOCK, Clock, format_ticks, now_ticks, parse_ticks
 from .config import CATEGORIES, PUBLISHED_KEY_ITEM, WRITE_SHAPE_LUCCA_FR, SimulatorConfig
@@ -47,6 +48,8 @@ class DocumentRecord:
     #: A person booked it by hand in Lucca (``book_by_person``), apart from ``bookings``
     #: (the API's, i.e. ours).
     person_bookings: int = 0
+    #: When it was booked (ticks), for Lucca's booked documents (``booked``); None: not booked.
+    booked_ticks: int | None = None
 
     @property
     def document(self) -> dict[str, Any]:
@@ -185,7 +188,18 @@ class Inbox:
             )
         record.in_inbox = False
         record.bookings += 1
+        record.booked_ticks = now_ticks(self._clock)
         return json_response(200, {}) if success_status == 200 else empty_response(204)
+
+    def list_booked(self, query: BookedQuery) -> Response:
+        """``GET /cleemy-procurement/api/booked-documents``: every record booked (see
+        ``booked``)."""
+        documents = (
+            booked_document(record.item, record.booked_ticks)
+            for record in self.records.values()
+            if record.booked_ticks is not None
+        )
+        return json_response(200, booked_page(documents, query))
 
     def _in_inbox(self, doc_id: int) -> DocumentRecord | None:
         record = self.records.get(doc_id)
@@ -243,6 +257,7 @@ class Inbox:
             return False
         record.in_inbox = False
         record.person_bookings += 1
+        record.booked_ticks = now_ticks(self._clock)  # it shows among Lucca's booked documents
         return True
 
     def detail(self, doc_id: int) -> dict[str, Any] | None:

@@ -212,6 +212,42 @@ def test_a_normal_day_groups_the_held_by_reason_oldest_first_with_totals() -> No
     assert "missing_field" not in text
 
 
+UNCERTAIN = "book_uncertain: the book call's answer was lost; the document is gone from the inbox"
+
+
+def test_each_unsettled_uncertain_booking_is_counted_with_the_oldest_age_and_listed() -> None:
+    """Whatever group a document falls in (its first reason), an uncertain booking is counted;
+    each is listed with how long it waits."""
+    data = normal_day()
+    uncertain = (
+        held(41, 2 * DAY, UNCERTAIN, doc=summary("F-41", "10")),
+        held(42, 6 * HOUR, UNCERTAIN, doc=summary("F-42", "20")),
+        held(43, DAY, MISSING, UNCERTAIN, doc=summary(None, "30")),
+    )
+    data = DigestData(data.at, data.since, data.until, held=(*data.held, *uncertain))
+
+    message = compose(data, stack="s")
+
+    assert message is not None
+    text = message.text
+    assert (
+        "Booking uncertain for 3 documents, the oldest for 2 days: a book call's answer was "
+        "lost and neither the inbox nor Lucca's booked documents showed it booked yet." in text
+    )
+    group = text.index("Booking uncertain: check in Lucca whether it is booked: 2 documents")
+    first = text.index("  - document 41 | invoice F-41 | 10.00 EUR | Ada Martin | waiting 2 days")
+    second = text.index("  - document 42 | invoice F-42 | 20.00 EUR | Ada Martin | waiting 6 hours")
+    assert group < first < second
+    assert "  - document 43 | no number | 30.00 EUR | Ada Martin | waiting 1 day" in text
+
+
+def test_without_an_uncertain_booking_the_digest_says_nothing_of_them() -> None:
+    message = compose(normal_day(), stack="s")
+
+    assert message is not None
+    assert "Booking uncertain for" not in message.text
+
+
 def test_a_normal_day_lists_the_failures_with_the_replay_command() -> None:
     message = compose(normal_day(), Health(dead_letters=1), stack="cleemy-booker")
     assert message is not None

@@ -61,6 +61,9 @@ def test_a_booked_document_is_summarised_on_the_writes_already_made(
         including_taxes=Decimal(120),
         currency="EUR",
         document_date="2026-10-02",
+        lucca_document_id=601,
+        created_at="2026-10-02T09:00:00.123456+02:00",
+        attachment_files=("7b0c1c5e-2f1e-4bb8-9a51-0c3f1d3e9b11",),
     )
 
 

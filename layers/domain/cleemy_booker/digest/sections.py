@@ -64,11 +64,29 @@ def _held_section(data: DigestData, limit: int) -> list[str]:
         "Fix each in Lucca (or book it there by hand): a document changed in Lucca is looked "
         "at again.",
     ]
+    lines += _uncertain_lines(held, data.at)
     for title, group in _groups(held):
         totals = _totals(s.summary for s in group)
         lines += ["", f"{title}: {_count(len(group), 'document')} ({totals})"]
         lines += _cut_list([_held_lines(state, data.at) for state in group], limit)
     return lines
+
+
+def _uncertain_lines(held: Sequence[DocumentState], now: str) -> list[str]:
+    """Bookings still unsettled, whatever reason a document is grouped under: no listing of the
+    whole inbox nor Lucca's booked documents proved them yet (``poller.settling``), so only a
+    person can say whether each is booked."""
+    uncertain = [s for s in held if any(_reason_code(r) == "book_uncertain" for r in s.reasons)]
+    if not uncertain:
+        return []
+    oldest = _seconds_since(uncertain[0].waiting_since, now)  # ``held`` is oldest first
+    age = f", the oldest for {duration(oldest)}" if oldest is not None else ""
+    return [
+        "",
+        f"Booking uncertain for {_count(len(uncertain), 'document')}{age}: a book call's answer "
+        "was lost and neither the inbox nor Lucca's booked documents showed it booked yet. "
+        "Check each in Lucca: booked, nothing to do; still in the inbox, book it there.",
+    ]
 
 
 def _groups(held: Sequence[DocumentState]) -> list[tuple[str, list[DocumentState]]]:

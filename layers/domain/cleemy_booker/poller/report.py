@@ -40,6 +40,10 @@ class PollReport:
     #: Documents a booking call of ours may have booked unseen, recorded booked by this run:
     #: its listing saw the whole inbox at once and they were not in it.
     confirmed: list[int] = field(default_factory=list)
+    #: Of ``confirmed``, those Lucca's booked documents proved, by proof (``settling``).
+    settled: Counter[str] = field(default_factory=Counter)
+    #: Requests the settling spent on Lucca's booked documents (counted in ``requests`` too).
+    settle_requests: int = 0
     #: What Lucca sent that is new (``kind:key``), first recorded by this run.
     novelties: list[str] = field(default_factory=list)
 
@@ -66,4 +70,6 @@ class PollReport:
             "discrepancies": self.discrepancies,
             "confirmed": self.confirmed,
             "novelties": self.novelties,
+            "settled": dict(self.settled),
+            "settleRequests": self.settle_requests,
         }

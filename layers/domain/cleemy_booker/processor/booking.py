@@ -10,7 +10,8 @@ not published (a read that still finds it proves nothing either: the book call d
 400 or 404 from book may mean "booked already" or "refused", and neither tells our booking
 from a person's deletion. The document is held
 (``book_uncertain``), its invoice number kept, and the poller records it booked once a complete
-listing no longer shows it (``InboxPoller``); while Lucca lists it, a person checks.
+listing no longer shows it (``InboxPoller``) or Lucca's booked documents show it
+(``poller.settling``); until then, a person checks.
 """
 
 from __future__ import annotations
