@@ -43,7 +43,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .records import DocumentState, DocumentSummary, Status
+from .records import (
+    TRAIL_KINDS,
+    BookingTrail,
+    DocumentState,
+    DocumentSummary,
+    LedgerEvent,
+    Status,
+    booking_trail,
+)
 
 #: The index of the items that carry a ``statusKey`` (states, discrepancies): by status, then
 #: by ``updatedAt``.
@@ -121,7 +129,25 @@ def _state_from_item(item: dict[str, Any]) -> DocumentState:
         reasons=tuple(reasons),
         summary=DocumentSummary.from_attribute(item["summary"]) if "summary" in item else None,
         held_since=item.get("heldSince", {}).get("S", ""),
+        trail=_trail_from_item(item) if "trail" in item else None,
     )
+
+
+def _trail_entry(kind: str, detail: dict[str, Any]) -> str | None:
+    """What an event of ``TRAIL_KINDS`` adds to the state's ``trail``: its part of
+    ``booking_trail`` (rules, changes, request ids), as JSON; None for another kind."""
+    if kind not in TRAIL_KINDS:
+        return None
+    kept = {k: detail[k] for k in ("rulesApplied", "diff", "requestIds") if detail.get(k)}
+    return json.dumps({"kind": kind, **kept}, default=str, sort_keys=True)
+
+
+def _trail_from_item(item: dict[str, Any]) -> BookingTrail:
+    """The state's ``trail`` read back through ``booking_trail``: the same answer its events
+    give."""
+    document_id = int(item["documentId"]["N"])
+    entries = [json.loads(value["S"]) for value in item["trail"]["L"]]
+    return booking_trail([LedgerEvent(document_id, "", e["kind"], e) for e in entries])
 
 
 def _state_update(
@@ -134,6 +160,7 @@ def _state_update(
     recheck_at: float | None,
     config: str | None,
     summary: DocumentSummary | None,
+    trail_entry: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The state item's update for one decision (``Ledger.record``): expression and values."""
     values: dict[str, Any] = {
@@ -149,6 +176,10 @@ def _state_update(
     if summary is not None:
         update += ", summary = :summary"
         values[":summary"] = summary.to_attribute()
+    if trail_entry is not None:
+        update += ", trail = list_append(if_not_exists(trail, :no_trail), :trail)"
+        values[":no_trail"] = {"L": []}
+        values[":trail"] = {"L": [{"S": trail_entry}]}
     removed: list[str] = []
     if status is Status.HELD:
         # Held again after a recheck (or after a change that did not fix it): still waiting

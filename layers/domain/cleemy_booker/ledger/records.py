@@ -126,6 +126,11 @@ class DocumentState:
     #: Held: when the hold began. A hold looked at again (``recheckAt``) and held again keeps
     #: its first time, where ``updated_at`` moves on with every look.
     held_since: str = ""
+    #: The updates we PUT and the booking, as the state carries them (``TRAIL_KINDS``): the
+    #: export and the digest read a booked document's row without a query of its events. None:
+    #: a state written before states carried them (or confirmed booked on outside evidence
+    #: alone); its events tell (``LedgerQueries.trail_of_booking``).
+    trail: BookingTrail | None = None
 
     @property
     def waiting_since(self) -> str:
@@ -159,6 +164,11 @@ class BookingTrail:
     rules: tuple[str, ...] = ()
     changes: tuple[dict[str, Any], ...] = ()
     request_ids: tuple[str, ...] = ()
+
+
+#: The kinds of event whose detail makes the booking trail: each one is also appended to the
+#: state item (its ``trail``), so a month's export reads the states alone.
+TRAIL_KINDS = frozenset({"updated", "booked"})
 
 
 def booking_trail(events: list[LedgerEvent]) -> BookingTrail:

@@ -19,6 +19,7 @@ from .items import (
     _state_from_item,
     _state_update,
     _status_of,
+    _trail_entry,
 )
 from .records import ClaimResult, DocumentState, DocumentSummary, LedgerEvent, Status
 from .table import LedgerTable
@@ -206,6 +207,7 @@ class DocumentStates:
         next attempt corrects (e.g. BOOKING, then the document is found gone: BOOKED).
         """
         at = self._db.now_iso()
+        event_detail = {"status": status.value, "reasons": reasons or [], **(detail or {})}
         update, state_values = _state_update(
             document_id,
             status,
@@ -215,8 +217,8 @@ class DocumentStates:
             recheck_at=recheck_at,
             config=config,
             summary=summary,
+            trail_entry=_trail_entry(kind, event_detail),
         )
-        event_detail = {"status": status.value, "reasons": reasons or [], **(detail or {})}
         event = LedgerEvent(document_id, at, kind, event_detail)
         self._db.client.put_item(TableName=self._db.name, Item=self._event_item(event))
         self._db.client.update_item(
