@@ -46,6 +46,7 @@ from typing import Any
 from cleemy_booker.clock import utc_iso
 from cleemy_booker.digest import gather
 from cleemy_booker.ledger import DocumentSummary, Ledger, Status
+from cleemy_booker.ledger.table import RETENTION_DAYS
 from cleemy_booker.novelty import Novelty
 from cleemy_booker.poller import DISCREPANCY_TTL_SECONDS
 from cleemy_booker_tools import audit
@@ -123,7 +124,7 @@ class YearShape:
     #: Documents the reconciliation finds the ledger and Lucca disagree about, a week.
     discrepancies_per_week: int = 1
     novelties: int = 6
-    retention_days: int = 3650
+    retention_days: int = RETENTION_DAYS
     discrepancy_ttl_seconds: int = DISCREPANCY_TTL_SECONDS
     seed: int = 7
 
@@ -395,8 +396,13 @@ def storage(items: list[dict[str, Any]], prices: dict[str, Any]) -> dict[str, An
     kinds: dict[str, dict[str, int]] = {}
     table_bytes = index_bytes = 0
     statuses: Counter[str] = Counter()
+    events: dict[str, dict[str, int]] = {}
     for item in items:
         size = item_size(item)
+        if "kind" in item and item["sk"]["S"].startswith("event#"):
+            event = events.setdefault(item["kind"]["S"], {"items": 0, "bytes": 0})
+            event["items"] += 1
+            event["bytes"] += size
         kind = kinds.setdefault(item_kind(item), {"items": 0, "bytes": 0, "withTtl": 0})
         kind["items"] += 1
         kind["bytes"] += size
@@ -411,6 +417,7 @@ def storage(items: list[dict[str, Any]], prices: dict[str, Any]) -> dict[str, An
         "items": len(items),
         "byKind": dict(sorted(kinds.items())),
         "byStatus": dict(sorted(statuses.items())),
+        "eventsByKind": dict(sorted(events.items())),
         "tableBytes": table_bytes,
         "indexBytes": index_bytes,
         "totalBytes": total,
@@ -720,6 +727,13 @@ def table(result: dict[str, Any]) -> str:
             f"   {kind:<14} {figures['items']:>9,} {figures['bytes']:>13,} "
             f"{figures['bytes'] / figures['items']:>10,.0f} {figures['withTtl']:>9,}"
         )
+    lines.append(
+        "   events by kind: "
+        + ", ".join(
+            f"{kind} {e['items']:,} ({e['bytes'] / 1e6:,.1f} MB)"
+            for kind, e in store["eventsByKind"].items()
+        )
+    )
     lines += [
         "   status index entries: " + ", ".join(f"{k} {v:,}" for k, v in store["byStatus"].items()),
         f"   storage: table {store['tableBytes'] / 1e6:,.1f} MB + status index "

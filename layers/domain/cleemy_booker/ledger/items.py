@@ -8,11 +8,15 @@ One DynamoDB table, eight kinds of item:
   With each decision it also writes a ``summary`` of the document as decided on (number, type,
   owner, amounts, date), so a digest or an export can name a document without asking Lucca,
   and, while it is held, since when (``heldSince``: a recheck that holds it again keeps it).
+  The updates and the booking also append their part of the booking trail (``trail``), so the
+  export reads a booked document from its state alone. Gone by TTL (``expiresAt``) the
+  retention after its last decision (a claim alone sets none).
 * ``doc#{id}`` / ``event#{time}#{n}`` — the audit trail: each decision with its time, the rules
-  applied, the field-level diff that was PUT, the reasons, and Lucca's request ids.
+  applied, the field-level diff that was PUT, the reasons, and Lucca's request ids. Gone by TTL
+  (``expiresAt``) the retention after it was written.
 * ``number#{scope}#{number}`` / ``claim`` — which document holds an invoice number within a
   purchase or owner: claimed atomically before booking, so two documents with the same number
-  are never both booked.
+  are never both booked. Gone by TTL the retention after the claim, with the booking's trail.
 * ``lease#{name}`` / ``lease`` — who may run alone right now (one poller at a time), until when;
   outside the status index (no ``statusKey``), gone by TTL (``expiresAt``) once it lapsed.
 * ``digest#{name}`` / ``digest`` — up to when the last published digest reported
@@ -161,8 +165,11 @@ def _state_update(
     config: str | None,
     summary: DocumentSummary | None,
     trail_entry: str | None = None,
+    expires_at: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """The state item's update for one decision (``Ledger.record``): expression and values."""
+    """The state item's update for one decision (``Ledger.record``): expression and values.
+    ``expires_at``: when TTL may delete the state, the trail's retention after this decision
+    (each decision moves it on)."""
     values: dict[str, Any] = {
         ":s": {"S": status},
         ":id": {"N": str(document_id)},
@@ -170,6 +177,9 @@ def _state_update(
         ":r": {"S": json.dumps(reasons or [])},
     }
     update = "SET #s = :s, statusKey = :s, documentId = :id, updatedAt = :at, reasons = :r"
+    if expires_at is not None:
+        update += ", expiresAt = :expires"
+        values[":expires"] = {"N": str(expires_at)}
     if modified_at is not None:
         update += ", modifiedAt = :m"
         values[":m"] = {"S": modified_at}
