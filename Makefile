@@ -140,7 +140,7 @@ SCENARIO ?= all
 sim: $(VENV)/.stamp  ## Weeks of operation on a virtual clock at production constants (tables + JSON)
 	PYTHONHASHSEED=0 $(PY) -m sim $(SCENARIO) $(ARGS)
 
-# make year ARGS="--weeks 4 --no-moto"   (about 10 min for 52 weeks: 4 to write, the rest moto)
+# make year ARGS="--weeks 4 --no-moto"   (52 weeks: 3-6 min to write, as long again in moto)
 year: $(VENV)/.stamp  ## A year of ledger: what audit, export, digest and polls read, and its storage
 	PYTHONHASHSEED=0 $(PY) -m sim.year $(ARGS)
 

@@ -1,7 +1,7 @@
 """``python -m sim SCENARIO``: run a scenario on the virtual clock, print its table, write JSON.
 
 python -m sim backlog --sizes 1000,10000,100000
-python -m sim week | neighbour | outage | faults
+python -m sim week | neighbour | outage | faults | people
 python -m sim all
 """
 
@@ -27,7 +27,7 @@ def _scenarios(name: str, args: argparse.Namespace) -> list[Scenario]:
         built = factory(sizes=sizes, seed=args.seed)
     elif name == "week":
         built = factory(seed=args.seed, per_day=args.per_day, rules=args.rules)
-    elif name in ("outage", "faults"):
+    elif name in ("outage", "faults", "people"):
         built = factory(seed=args.seed, per_day=args.per_day)
     else:
         built = factory(seed=args.seed)
@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             path = args.out / f"{scenario.name}.json"
             path.write_text(deterministic_json(result))
             print(table(result))
+            if "report" in result:
+                print(f"\n{result['report']}")
             print(f"  JSON: {path}\n")
     return 0
 

@@ -33,6 +33,10 @@ class Truth:
     edits: list[float] = field(default_factory=list)
     #: The comment a person last typed: still there at the end unless someone reverted it.
     edited_comment: str | None = None
+    #: A person's move in Lucca outside the pipeline: "delete", or "book" by hand.
+    person_move: str | None = None
+    #: A move the person came to make once the document had left the inbox (booked by us).
+    person_move_too_late: str | None = None
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
@@ -74,6 +78,26 @@ def _ledger_states(world: World) -> tuple[dict[int, dict[str, Any]], int]:
     return states, sum(n - 1 for n in holds.values())
 
 
+def _uncertain_bookings(world: World) -> dict[str, Any]:
+    """Bookings a lost answer left uncertain: how many were confirmed, by which proof (the
+    ledger's ``confirmedBy``), how many are still held for a person, and the requests spent on
+    Lucca's booked documents to settle them."""
+    by_proof: Counter[str] = Counter()
+    held = 0
+    for item in world.dynamodb.items("LedgerTable"):
+        if not item["pk"]["S"].startswith("doc#"):
+            continue
+        if item["sk"]["S"] == "state":
+            uncertain = '"book_uncertain:' in item.get("reasons", {}).get("S", "")
+            held += item["status"]["S"] == "HELD" and uncertain
+        elif item.get("kind", {}).get("S") == "booked":
+            proof = json.loads(item["detail"]["S"]).get("confirmedBy")
+            if proof:
+                by_proof["booked documents" if proof.startswith("booked in") else "listing"] += 1
+    requests = sum(1 for e in world.lucca._log if e["endpoint"] == "booked")
+    return {"confirmedBy": dict(sorted(by_proof.items())), "stillHeld": held, "requests": requests}
+
+
 def _dead_letters(world: World) -> list[dict[str, Any]]:
     return list(world.sqs.messages(world.dlq_url))
 
@@ -95,7 +119,8 @@ def compute(
     throttled = sum(1 for e in log if e["status"] == 429)
     applied = _applied_bookings(log)
     booked_ids = [i for i, r in records.items() if r.bookings > 0]
-    double = [i for i in booked_ids if records[i].bookings > 1]
+    # A person's booking by hand and ours of the same document would be two as well.
+    double = [i for i in booked_ids if records[i].bookings + records[i].person_bookings > 1]
     updated = [i for i in booked_ids if records[i].puts > 0]
     booked = len(booked_ids)
     requests = len(log)
@@ -125,10 +150,15 @@ def compute(
         or "no reason (moved by SQS's redrive)"
         for m in dead
     )
+    # Booked in the ledger, and by nobody in Lucca; a person's deletion is no invoice lost
+    # (the ``people`` figures count those the ledger calls booked).
     lost = [
         i
         for i, s in states.items()
-        if s["status"]["S"] == "BOOKED" and records.get(i) is not None and records[i].bookings == 0
+        if s["status"]["S"] == "BOOKED"
+        and records.get(i) is not None
+        and records[i].bookings + records[i].person_bookings == 0
+        and not records[i].deleted_by_person
     ]
     stuck = []
     for doc_id, record in records.items():
@@ -166,6 +196,7 @@ def compute(
         "queuedAtEnd": len(queued_ids),
         "crashes": dict(sorted(world.crashes.items())),
         "faultsInjected": dict(sorted(world.lucca.faults.injected.items())),
+        "uncertainBookings": _uncertain_bookings(world),
         "lucca": {
             "requests": requests,
             "byEndpoint": {k: by_endpoint.get(k, 0) for k in ("list", "get", "put", "book")},
@@ -182,6 +213,7 @@ def compute(
         "freshnessBookableToBooked": _rounded(percentiles(fresh_bookable)),
         "freshnessArrivalToBooked": _rounded(percentiles(fresh_arrival)),
         "personEdits": _person_edits(world, truth, states),
+        "people": _people(world, truth, states, dead_ids),
         "polls": _polls(world),
         "usage": usage,
         "cost": cost,
@@ -229,6 +261,36 @@ def _person_edits(
         "readToBookSeconds": _rounded(percentiles(windows)),
         "bookedOnAVersionTheGateDidNotSee": len(unseen),
         "bookedOnAVersionTheGateDidNotSeeIds": sorted(unseen)[:20],
+    }
+
+
+def _people(
+    world: World,
+    truth: dict[int, Truth],
+    states: dict[int, dict[str, Any]],
+    dead_ids: set[int | None],
+) -> dict[str, Any]:
+    """A person's deletions and bookings by hand, and what the ledger recorded of them: gone
+    (Lucca answered 404 before any booking call of ours), or anything else (held as possibly
+    booked after a call of ours, booked on a listing's word, never looked at)."""
+    records = world.lucca.inbox.records
+    moved = {i: t.person_move for i, t in truth.items() if t.person_move is not None}
+    status = {i: (states.get(i) or {}).get("status", {}).get("S", "(none)") for i in moved}
+    gone = [i for i, s in states.items() if s["status"]["S"] == "GONE"]
+    gone_unmoved = [i for i in gone if i not in moved]
+    return {
+        "movesTooLate": sum(1 for t in truth.values() if t.person_move_too_late is not None),
+        "deletedByPerson": sum(1 for m in moved.values() if m == "delete"),
+        "bookedByPerson": sum(1 for m in moved.values() if m == "book"),
+        "recordedGone": len(gone),
+        "goneIds": sorted(gone)[:20],
+        # Gone in the ledger while Lucca still lists it, or with no person's move: the 404
+        # came from something else.
+        "goneButInTheInbox": sum(1 for i in gone if records[i].in_inbox),
+        "goneWithoutAPersonsMove": len(gone_unmoved),
+        "movedDeadLettered": sum(1 for i in moved if i in dead_ids),
+        "movedBookedByUsToo": sum(1 for i in moved if records[i].bookings),
+        "ledgerStatusOfMoved": dict(sorted(Counter(status.values()).items())),
     }
 
 

@@ -31,7 +31,7 @@ class LatencyModel:
     other: float = 0.1
 
     def of(self, endpoint: str, limit: int) -> float:
-        if endpoint == "list":
+        if endpoint in ("list", "booked"):  # a booked document is about an inbox item's size
             return self.list_base + self.list_per_item * limit
         return float(getattr(self, endpoint, self.other))
 

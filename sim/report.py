@@ -81,6 +81,14 @@ def table(result: dict[str, Any]) -> str:
             f"{f['personEdits']['bookedOnAVersionTheGateDidNotSee']:,}",
         ),
         (
+            "person's moves: deleted / booked by hand",
+            f"{f['people']['deletedByPerson']:,} / {f['people']['bookedByPerson']:,}; "
+            f"recorded gone {f['people']['recordedGone']:,}, dead-lettered "
+            f"{f['people']['movedDeadLettered']:,} ({f['people']['movesTooLate']:,} more came "
+            "after our booking)",
+        ),
+        ("  ledger status of the moved ones", _reasons(f["people"]["ledgerStatusOfMoved"])),
+        (
             "polls: scheduled / ran / failed",
             f"{f['polls']['scheduled']:,} / {f['polls']['ran']:,} / {f['polls']['failed']:,}",
         ),
@@ -113,6 +121,7 @@ def table(result: dict[str, Any]) -> str:
         ("AWS cost per 1,000 booked (usage only)", f"${_num(cost['per1000BookedVariable'], 4)}"),
         ("crashes injected", _reasons(f["crashes"])),
         ("Lucca faults injected", _reasons(f["faultsInjected"])),
+        ("uncertain bookings settled by", _uncertain(f.get("uncertainBookings"))),
         (
             "simulated / wall",
             f"{_duration(f['simulatedSeconds'])} in {f['wall']['seconds']:.0f} s = "
@@ -133,6 +142,16 @@ def table(result: dict[str, Any]) -> str:
     ]
     lines += [f"   {name.ljust(width)}  {value}" for name, value in rows]
     return "\n".join(lines)
+
+
+def _uncertain(found: dict[str, Any] | None) -> str:
+    """How the bookings a lost answer left uncertain were settled, how many wait for a person,
+    and the requests Lucca's booked documents cost (absent from results made before)."""
+    if found is None:
+        return "-"
+    proofs = _reasons(found["confirmedBy"])
+    requests = found["requests"]
+    return f"{proofs}; still held {found['stillHeld']}; {requests} booked-documents requests"
 
 
 def _reasons(counts: dict[str, int]) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from local.lucca_simulator.clock import format_ticks, now_ticks
+from sim.digest import digest_text
 from sim.figures import BOOKABLE, Truth, compute
 from sim.world import World, WorldConfig
 
@@ -53,6 +54,8 @@ class Scenario:
     working_hours: tuple[int, int] | None = None
     description: str = ""
     notes: list[str] = field(default_factory=list)
+    #: Text told after the figures, made from the world at the end of the run (e.g. its digest).
+    report: Callable[[World], str] | None = None
 
 
 # --- running ---------------------------------------------------------------------------------
@@ -105,7 +108,7 @@ def run(scenario: Scenario, progress: Callable[[str], None] | None = None) -> di
             backlog=scenario.drain,
         )
     figures["drained"] = drained if scenario.drain else None
-    return {
+    result = {
         "scenario": scenario.name,
         "description": scenario.description,
         "seed": scenario.config.seed,
@@ -113,6 +116,9 @@ def run(scenario: Scenario, progress: Callable[[str], None] | None = None) -> di
         "notes": scenario.notes,
         "figures": figures,
     }
+    if scenario.report is not None:
+        result["report"] = scenario.report(world)
+    return result
 
 
 def deterministic_json(result: dict[str, Any]) -> str:
@@ -228,7 +234,54 @@ def _edits_right_after_listing(
         if rng.random() < share:
             world.sim.call_later(rng.uniform(0, 10), partial(_person_edits, world, truth, doc_id))
 
-    world.transport.on_listed = listed
+    _listen(world, listed)
+
+
+def _listen(world: World, listener: Callable[[int], None]) -> None:
+    """Adds ``listener`` to what the transport calls with each listed document id, after any
+    listener already there (the transport has one callback: several people may react)."""
+    before = world.transport.on_listed
+    if before is None:
+        world.transport.on_listed = listener
+        return
+
+    def both(doc_id: int) -> None:
+        before(doc_id)
+        listener(doc_id)
+
+    world.transport.on_listed = both
+
+
+def _people_move_after_listing(
+    world: World, truth: dict[int, Truth], rng: random.Random, delete: float, book: float
+) -> None:
+    """A person deletes ``delete`` and books by hand ``book`` of the documents, 0-60 s after
+    the first listing that shows them ready (OCR finished): while the pipeline may hold that
+    listing's copy, between our listing and our booking."""
+    seen: set[int] = set()
+
+    def listed(doc_id: int) -> None:
+        record = world.lucca.inbox.records[doc_id]
+        ready = record.document.get("ocrStatus") in ("Processed", "NotApplicable")
+        if doc_id in seen or doc_id not in truth or not ready:
+            return
+        seen.add(doc_id)
+        draw = rng.random()
+        move = "delete" if draw < delete else "book" if draw < delete + book else None
+        if move is not None:
+            world.sim.call_later(
+                rng.uniform(0, 60), partial(_person_moves, world, truth, doc_id, move)
+            )
+
+    _listen(world, listed)
+
+
+def _person_moves(world: World, truth: dict[int, Truth], doc_id: int, move: str) -> None:
+    """The move, if the document is still in the inbox (we may have booked it already)."""
+    if world.lucca.person_moves(doc_id, move):
+        truth[doc_id].person_move = move
+    else:
+        truth[doc_id].person_move_too_late = move
 
 
 def _stamped(world: World, doc_id: int, age_seconds: float) -> None:
@@ -458,6 +511,28 @@ def faults(per_day: int = 500, *, seed: int = 7, crash_rate: float = 0.01) -> Sc
     return scenario
 
 
+def people(
+    per_day: int = 500, *, seed: int = 7, delete: float = 0.01, book: float = 0.01
+) -> Scenario:
+    """The business week, and a person who deletes or books by hand some documents right
+    after we listed them: Lucca then answers 404 (or what it answers for a booked document)."""
+    scenario = week(per_day, seed=seed)
+
+    def setup(world: World, truth: dict[int, Truth]) -> None:
+        _business_week(world, truth, per_day, seed, 0.1)
+        rng = random.Random(f"{seed}:people")
+        _people_move_after_listing(world, truth, rng, delete, book)
+
+    scenario.name = "people"
+    scenario.description = (
+        scenario.description + f"; a person deletes {delete:.0%} and books by hand {book:.0%} "
+        "of the documents 0-60 s after the first listing that shows them ready"
+    )
+    scenario.setup = setup
+    scenario.report = digest_text
+    return scenario
+
+
 SCENARIOS: dict[str, Callable[..., Scenario | list[Scenario]]] = {
     "backlog": lambda sizes=(1000, 10000, 100000), seed=7: [
         backlog(size, updates=updates, seed=seed) for size in sizes for updates in (False, True)
@@ -466,6 +541,7 @@ SCENARIOS: dict[str, Callable[..., Scenario | list[Scenario]]] = {
     "neighbour": lambda seed=7: [neighbour(seed=seed)],
     "outage": lambda seed=7, per_day=500: [outage(per_day, seed=seed)],
     "faults": lambda seed=7, per_day=500: [faults(per_day, seed=seed)],
+    "people": lambda seed=7, per_day=500: [people(per_day, seed=seed)],
 }
 
 

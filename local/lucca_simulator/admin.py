@@ -40,9 +40,13 @@ class AdminTarget(Protocol):
         self, doc_id: int, patch: dict[str, Any], category: str | None
     ) -> dict[str, Any] | None: ...
 
+    def person_moves(self, doc_id: int, move: str) -> bool | None: ...
+
 
 _DOCUMENT = re.compile(r"^/_sim/documents/(\d+)$")
 _TOUCH = re.compile(r"^/_sim/documents/(\d+)/touch$")
+#: A person's move in Lucca, outside the API: ``delete`` it, or ``book`` it by hand.
+_PERSON = re.compile(r"^/_sim/documents/(\d+)/person/(delete|book)$")
 
 
 class AdminError(Exception):
@@ -82,6 +86,11 @@ def _dispatch(app: AdminTarget, request: Request) -> Response:
         return json_response(200, detail)
     if method == "POST" and (match := _TOUCH.match(path)):
         return json_response(200, _touch(app, int(match.group(1)), _json_object(request.body)))
+    if method == "POST" and (match := _PERSON.match(path)):
+        moved = app.person_moves(int(match.group(1)), match.group(2))
+        if moved is None:
+            raise AdminError(404, f"document {match.group(1)} does not exist")
+        return json_response(200, {"moved": moved})
     raise AdminError(404, f"no admin endpoint {method} {path}")
 
 

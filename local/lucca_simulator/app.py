@@ -28,6 +28,7 @@ from email.utils import formatdate
 from typing import Any
 
 from .admin import handle_admin
+from .booked import parse_booked_query
 from .clock import SYSTEM_CLOCK, Clock
 from .config import (
     API_ENDPOINTS,
@@ -55,6 +56,8 @@ LIST_PATH = "/cleemy-procurement/services/inbox"
 _DOCUMENT_PATH = re.compile(r"^/cleemy-procurement/services/inbox-documents/(\d+)(/book)?$")
 #: The published read of one document (config.published_route): its document part.
 _PUBLISHED_PATH = re.compile(r"^/cleemy-procurement/api/documents/(\d+)$")
+#: Where booked documents show later (see ``booked``).
+BOOKED_PATH = "/cleemy-procurement/api/booked-documents"
 ADMIN_PREFIX = "/_sim"
 
 __all__ = ["ADMIN_PREFIX", "LIST_PATH", "Request", "Route", "SimulatorApp", "route_api"]
@@ -62,7 +65,7 @@ __all__ = ["ADMIN_PREFIX", "LIST_PATH", "Request", "Route", "SimulatorApp", "rou
 
 @dataclass(frozen=True)
 class Route:
-    endpoint: str  # list | get | put | book | other
+    endpoint: str  # list | get | put | book | booked | other
     #: The inbox item the request is about (for the published read, once resolved: see
     #: ``SimulatorApp.resolve_route``; else the id in its URL).
     document_id: int | None
@@ -84,6 +87,8 @@ def route_api(method: str, path: str) -> Route:
         return Route("get", url_id, published_id=url_id)
     if path == LIST_PATH:
         return Route("list", None) if method == "GET" else Route("other", None, 405)
+    if path == BOOKED_PATH:
+        return Route("booked", None) if method == "GET" else Route("other", None, 405)
     match = _DOCUMENT_PATH.match(path)
     if match is None:
         return Route("other", None, 404)
@@ -282,6 +287,8 @@ class SimulatorApp:
                     errors = {exc.parameter: [exc.message]}
                     return problem(400, exc.message, title="Invalid query", errors=errors)
                 return self.inbox.list_items(query, config.listing_order, config.new_documents)
+            if route.endpoint == "booked":
+                return self._list_booked(request, config)
             doc_id = route.document_id or 0  # always set for get/put/book (see route_api)
             if route.endpoint == "get" and route.published_id is not None:
                 return self.inbox.get_published(route.published_id, config.published_key)
@@ -293,6 +300,16 @@ class SimulatorApp:
             return self.inbox.book(
                 doc_id, request.body, config.book_success_status, config.second_book
             )
+
+    def _list_booked(self, request: Request, config: SimulatorConfig) -> Response:
+        try:
+            query = parse_booked_query(
+                request.params, config.default_page_size, config.max_page_size
+            )
+        except QueryError as exc:
+            errors = {exc.parameter: [exc.message]}
+            return problem(400, exc.message, title="Invalid query", errors=errors)
+        return self.inbox.list_booked(query)
 
     # --- ground truth and control (used by the admin endpoints and the Python API) -----------
 
@@ -373,6 +390,16 @@ class SimulatorApp:
             if doc_id not in self.inbox.records:
                 return None
             return _deep_copy_json(self.inbox.touch(doc_id, patch, category))
+
+    def person_moves(self, doc_id: int, move: str) -> bool | None:
+        """A person ``delete``s the document or ``book``s it by hand in Lucca: True if it
+        left the inbox, False if it had already, None if there is no such document."""
+        with self._lock:
+            if doc_id not in self.inbox.records:
+                return None
+            if move == "delete":
+                return self.inbox.delete_by_person(doc_id)
+            return self.inbox.book_by_person(doc_id)
 
 
 def _authorized(request: Request, api_key: str) -> bool:

@@ -40,7 +40,7 @@ DEFAULT_FAULT_KINDS: dict[str, float] = {
     "drop": 1.0,
     "slow": 1.0,
 }
-API_ENDPOINTS: tuple[str, ...] = ("list", "get", "put", "book")
+API_ENDPOINTS: tuple[str, ...] = ("list", "get", "put", "book", "booked")
 RETRY_AFTER_FORMATS: frozenset[str] = frozenset({"seconds", "http-date"})
 #: Which of Lucca's two published PUT bodies the server follows (see writeshape.py).
 WRITE_SHAPE_LUCCA_FR = "lucca.fr"

@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from .booked import BookedQuery, booked_document, booked_page
 from .catalog import API_USER, USERS, user_ref
 from .clock import SYSTEM_CLOCK, Clock, format_ticks, now_ticks, parse_ticks
 from .config import CATEGORIES, PUBLISHED_KEY_ITEM, WRITE_SHAPE_LUCCA_FR, SimulatorConfig
@@ -42,6 +43,13 @@ class DocumentRecord:
     modified_ticks: int = 0
     #: Which addition brought it: 0 for the seeded inbox, then 1, 2... (``new_documents``).
     arrival: int = 0
+    #: A person deleted it from the inbox (``delete_by_person``): Lucca knows it no more.
+    deleted_by_person: bool = False
+    #: A person booked it by hand in Lucca (``book_by_person``), apart from ``bookings``
+    #: (the API's, i.e. ours).
+    person_bookings: int = 0
+    #: When it was booked (ticks), for Lucca's booked documents (``booked``); None: not booked.
+    booked_ticks: int | None = None
 
     @property
     def document(self) -> dict[str, Any]:
@@ -153,8 +161,11 @@ class Inbox:
         if record is None:
             return _not_found(doc_id)
         if not record.in_inbox:
-            # Booked already (the simulator deletes nothing): config.second_book plays which
-            # 4xx Lucca answers then.
+            # Deleted by a person: no such document any more.
+            if record.deleted_by_person:
+                return _not_found(doc_id)
+            # Booked already (by us or by a person): config.second_book plays which 4xx Lucca
+            # answers then.
             if second_book == 400:
                 return problem(
                     400,
@@ -177,7 +188,18 @@ class Inbox:
             )
         record.in_inbox = False
         record.bookings += 1
+        record.booked_ticks = now_ticks(self._clock)
         return json_response(200, {}) if success_status == 200 else empty_response(204)
+
+    def list_booked(self, query: BookedQuery) -> Response:
+        """``GET /cleemy-procurement/api/booked-documents``: every record booked (see
+        ``booked``)."""
+        documents = (
+            booked_document(record.item, record.booked_ticks)
+            for record in self.records.values()
+            if record.booked_ticks is not None
+        )
+        return json_response(200, booked_page(documents, query))
 
     def _in_inbox(self, doc_id: int) -> DocumentRecord | None:
         record = self.records.get(doc_id)
@@ -216,6 +238,28 @@ class Inbox:
         self._bump(record, person)
         return record.item
 
+    def delete_by_person(self, doc_id: int) -> bool:
+        """A person deletes the document from the inbox: it leaves every listing, and a read,
+        an update or a book of it answers 404. False if it was no longer in the inbox."""
+        record = self.records[doc_id]
+        if not record.in_inbox:
+            return False
+        record.in_inbox = False
+        record.deleted_by_person = True
+        return True
+
+    def book_by_person(self, doc_id: int) -> bool:
+        """A person books the document by hand in Lucca: it leaves the inbox as booked (our
+        later book meets what ``second_book`` plays for a booked document). False if it was
+        no longer in the inbox."""
+        record = self.records[doc_id]
+        if not record.in_inbox:
+            return False
+        record.in_inbox = False
+        record.person_bookings += 1
+        record.booked_ticks = now_ticks(self._clock)  # it shows among Lucca's booked documents
+        return True
+
     def detail(self, doc_id: int) -> dict[str, Any] | None:
         record = self.records.get(doc_id)
         if record is None:
@@ -228,6 +272,8 @@ class Inbox:
             "bookAttempts": record.book_attempts,
             "puts": record.puts,
             "putBodies": record.put_bodies,
+            "deletedByPerson": record.deleted_by_person,
+            "personBookings": record.person_bookings,
         }
 
     def summary(self) -> dict[str, Any]:
@@ -237,8 +283,11 @@ class Inbox:
             "documents": len(records),
             "inInbox": sum(record.in_inbox for record in records),
             "booked": len(booked),
-            "doubleBooked": sum(record.bookings > 1 for record in records),
+            # A person's booking and ours of the same document count as two.
+            "doubleBooked": sum(record.bookings + record.person_bookings > 1 for record in records),
             "bookedByCategory": dict(Counter(record.category for record in booked)),
+            "deletedByPerson": sum(record.deleted_by_person for record in records),
+            "bookedByPerson": sum(record.person_bookings > 0 for record in records),
         }
 
     def documents(self) -> list[dict[str, Any]]:
@@ -252,6 +301,8 @@ class Inbox:
                 "bookings": record.bookings,
                 "bookAttempts": record.book_attempts,
                 "puts": record.puts,
+                "deletedByPerson": record.deleted_by_person,
+                "personBookings": record.person_bookings,
                 "modifiedAt": record.document.get("modifiedAt"),
                 "ocrStatus": record.document.get("ocrStatus"),
             }

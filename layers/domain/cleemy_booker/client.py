@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from .endpoints import (
     BOOK_PATH,
+    BOOKED_DOCUMENTS_PATH,
     DOCUMENT_PATH,
     INBOX_PATH,
     MAX_PAGE_SIZE,
@@ -32,7 +33,7 @@ from .errors import (
     error_for_status,
     parse_problem,
 )
-from .models import Document, InboxDocumentWrite, InboxItem
+from .models import BookedPage, Document, InboxDocumentWrite, InboxItem
 from .reading import DocumentReads
 from .retry import RetryPolicy, parse_retry_after
 from .validation import summary
@@ -186,6 +187,50 @@ class LuccaClient:
         """The number of inbox documents matching ``filters`` (``limit=0``: no items)."""
         page = self.list_page(page=1, limit=0, filters=filters, with_count=True)
         return int(page["count"])
+
+    def booked_page(
+        self,
+        *,
+        page: int,
+        limit: int,
+        created_from: str,
+        with_count: bool = False,
+    ) -> BookedPage:
+        """One page of Lucca's booked documents created on or after ``created_from`` (the
+        ``createdAt.from`` filter, as sent); ``with_count`` adds the total, ``limit=0`` asks for
+        the count alone (Lucca's guide counts this endpoint so)."""
+        if not 0 <= limit <= MAX_PAGE_SIZE:
+            raise ValueError(f"limit must be between 0 and {MAX_PAGE_SIZE}, got {limit}")
+        params: dict[str, str | int] = {
+            "createdAt.from": created_from,
+            "limit": limit,
+            "page": page,
+        }
+        if with_count:
+            params["fields.root"] = "count"
+        response = self._call("booked", "GET", BOOKED_DOCUMENTS_PATH, params=params)
+        try:
+            parsed = BookedPage.model_validate(response.body)
+        except ValidationError as exc:
+            raise InvalidResponseError(
+                f"not a page of booked documents: {summary(exc, root='(root)', verbatim=True)}",
+                endpoint="booked",
+                status=response.status,
+                request_id=response.request_id,
+            ) from None
+        if with_count and (parsed.count is None or parsed.count < 0):
+            raise InvalidResponseError(
+                f"booked documents answer has no valid 'count' (got {parsed.count!r})",
+                endpoint="booked",
+                status=response.status,
+                request_id=response.request_id,
+            )
+        return parsed
+
+    def count_booked(self, created_from: str) -> int:
+        """How many booked documents were created on or after ``created_from`` (no items)."""
+        page = self.booked_page(page=1, limit=0, created_from=created_from, with_count=True)
+        return page.count or 0
 
     def read_document(
         self, document_id: int, listed: InboxItem | None = None, *, just_listed: bool = False

@@ -13,6 +13,9 @@ DOCUMENT_PATH = "/cleemy-procurement/services/inbox-documents/{id}"
 #: item's ``document`` part, keyed by the document's id (which id that is: see ``reading``).
 PUBLISHED_DOCUMENT_PATH = "/cleemy-procurement/api/documents/{id}"
 BOOK_PATH = "/cleemy-procurement/services/inbox-documents/{id}/book"
+#: Where a booked document shows later (published; Lucca's guide writes it without ``/api/``):
+#: filters ``createdAt.from`` and the conformity states, v4 paging (see ``poller.settling``).
+BOOKED_DOCUMENTS_PATH = "/cleemy-procurement/api/booked-documents"
 #: Lucca's v4 endpoints serve at most this many items a page.
 MAX_PAGE_SIZE = 1000
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})

@@ -198,6 +198,41 @@ class InboxPage(_ApiModel):
     count: int | None = None
 
 
+class BookedDocument(_ApiModel):
+    """One item of ``GET /cleemy-procurement/api/booked-documents``: a document once booked.
+
+    Lucca publishes the endpoint and its filters (``createdAt.from``, ``invoice.conformityStates``,
+    ``creditNote.conformityStates``), not this shape: every field but ``id`` is inferred from the
+    inbox's ``document`` (the same invoice, after booking) and may be absent. What a match on
+    these fields proves is said in one place: ``poller.settling``."""
+
+    id: int
+    type: OpenEnum | None = None
+    documentNumber: str | None = None
+    documentDate: date | None = None
+    amountIncludingTaxes: Amounts | None = None
+    attachments: list[dict[str, Any]] = Field(default_factory=list)
+    createdAt: datetime | None = None
+    #: ``{"conformityState": ...}`` on an invoice, as its filter's name says (inferred).
+    invoice: dict[str, Any] | None = None
+    creditNote: dict[str, Any] | None = None
+
+
+def attachment_file_ids(attachments: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The attachments' file ids (``attachments[].file.id``, uuids), sorted; an attachment
+    without one is left out."""
+    files = (a.get("file") for a in attachments if isinstance(a, dict))
+    return tuple(sorted(str(f["id"]) for f in files if isinstance(f, dict) and f.get("id")))
+
+
+class BookedPage(_ApiModel):
+    """A booked-documents response: ``{"items": [...]}``, plus ``count`` with
+    ``fields.root=count`` (the shape of every v4 list)."""
+
+    items: list[BookedDocument]
+    count: int | None = None
+
+
 # --- write shape ------------------------------------------------------------------------------
 
 #: Fields of ``document`` the API fills in itself; they are never sent back.

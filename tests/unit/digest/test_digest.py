@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -128,6 +129,57 @@ def test_a_dead_letter_or_a_stuck_queue_is_something_to_say(
     assert "All clear" not in message.text
 
 
+# --- documents that left the inbox ------------------------------------------------------------
+
+
+def gone(document_id: int, minutes_ago: float) -> DocumentState:
+    return DocumentState(
+        document_id,
+        Status.GONE,
+        updated_at=utc_iso(NOW - minutes_ago * 60),
+        reasons=("not_in_inbox: 404 Not Found",),
+    )
+
+
+def test_documents_gone_from_the_inbox_are_told_by_id_not_as_failures() -> None:
+    data = DigestData(
+        at=AT, since=SINCE, until=UNTIL, gone=(gone(43, 30), gone(41, 90), gone(42, 60))
+    )
+
+    message = compose(data, Health(), stack="s")
+
+    assert message is not None
+    assert (
+        "3 documents left the inbox before the booker booked them (deleted or booked by a "
+        "person in Lucca; not booked by the booker): 41, 42, 43."
+    ) in message.text
+    assert "WHAT WAS DONE" in message.text
+    assert "WHAT NEEDS A PERSON" not in message.text
+    assert "dead-letter" not in message.text
+    assert message.subject == "Cleemy booker s: 3 left the inbox"
+
+
+def test_a_long_list_of_gone_documents_is_cut_with_how_many_more() -> None:
+    data = DigestData(at=AT, since=SINCE, until=UNTIL, gone=tuple(gone(n, n) for n in range(30)))
+
+    message = compose(data, Health(), stack="s", list_limit=5)
+
+    assert message is not None
+    assert "30 documents left the inbox" in message.text
+    assert ": 29, 28, 27, 26, 25 and 25 more." in message.text
+
+
+def test_one_gone_document_reads_in_the_singular_beside_the_booked() -> None:
+    data = replace(normal_day(), gone=(gone(44, 30),))
+
+    message = compose(data, Health(), stack="s")
+
+    assert message is not None
+    assert "1 document left the inbox before the booker booked it" in message.text
+    done = message.text.split("WHAT WAS DONE")[1]
+    assert done.index("4 documents booked") < done.index("1 document left the inbox")
+
+
 # --- a normal day -----------------------------------------------------------------------------
 
 
@@ -158,6 +210,42 @@ def test_a_normal_day_groups_the_held_by_reason_oldest_first_with_totals() -> No
     # The reasons are quoted without their code, a document's second reason too.
     assert "      invoice date is missing\n" in text
     assert "missing_field" not in text
+
+
+UNCERTAIN = "book_uncertain: the book call's answer was lost; the document is gone from the inbox"
+
+
+def test_each_unsettled_uncertain_booking_is_counted_with_the_oldest_age_and_listed() -> None:
+    """Whatever group a document falls in (its first reason), an uncertain booking is counted;
+    each is listed with how long it waits."""
+    data = normal_day()
+    uncertain = (
+        held(41, 2 * DAY, UNCERTAIN, doc=summary("F-41", "10")),
+        held(42, 6 * HOUR, UNCERTAIN, doc=summary("F-42", "20")),
+        held(43, DAY, MISSING, UNCERTAIN, doc=summary(None, "30")),
+    )
+    data = DigestData(data.at, data.since, data.until, held=(*data.held, *uncertain))
+
+    message = compose(data, stack="s")
+
+    assert message is not None
+    text = message.text
+    assert (
+        "Booking uncertain for 3 documents, the oldest for 2 days: a book call's answer was "
+        "lost and neither the inbox nor Lucca's booked documents showed it booked yet." in text
+    )
+    group = text.index("Booking uncertain: check in Lucca whether it is booked: 2 documents")
+    first = text.index("  - document 41 | invoice F-41 | 10.00 EUR | Ada Martin | waiting 2 days")
+    second = text.index("  - document 42 | invoice F-42 | 20.00 EUR | Ada Martin | waiting 6 hours")
+    assert group < first < second
+    assert "  - document 43 | no number | 30.00 EUR | Ada Martin | waiting 1 day" in text
+
+
+def test_without_an_uncertain_booking_the_digest_says_nothing_of_them() -> None:
+    message = compose(normal_day(), stack="s")
+
+    assert message is not None
+    assert "Booking uncertain for" not in message.text
 
 
 def test_a_normal_day_lists_the_failures_with_the_replay_command() -> None:
@@ -290,7 +378,12 @@ def record_at(
     ledger: Ledger, clock: FakeClock, at: float, document_id: int, status: Status
 ) -> None:
     clock.now = at
-    kind = {Status.BOOKED: "booked", Status.HELD: "held", Status.FAILED: "failed"}[status]
+    kind = {
+        Status.BOOKED: "booked",
+        Status.HELD: "held",
+        Status.FAILED: "failed",
+        Status.GONE: "gone",
+    }[status]
     reasons = ["amounts_mismatch: off"] if status is Status.HELD else ["refused"]
     if status is Status.BOOKED:
         ledger.states.record(
@@ -312,6 +405,7 @@ def test_the_digest_tells_what_happened_since_the_last_one(
     record_at(ledger, clock, NOW - 2 * DAY, 2, Status.BOOKED)  # before the first window
     record_at(ledger, clock, NOW - 5 * HOUR, 3, Status.BOOKED)
     record_at(ledger, clock, NOW - 4 * HOUR, 4, Status.FAILED)
+    record_at(ledger, clock, NOW - 3 * HOUR, 7, Status.GONE)
     record_at(ledger, clock, NOW - 60, 5, Status.BOOKED)  # after the settle margin: next time
     clock.now = NOW - 10 * 60
     ledger.states.claim_for_queue(6, "m", now=clock.now, ttl_seconds=3600)
@@ -322,6 +416,7 @@ def test_the_digest_tells_what_happened_since_the_last_one(
     assert [s.document_id for s in first.held] == [1]
     assert first.held[0].summary == summary("F-1", "10")
     assert [s.document_id for s in first.failed] == [4]
+    assert [s.document_id for s in first.gone] == [7]
     assert [b.state.document_id for b in first.booked] == [3]
     assert first.booked[0].trail == BookingTrail(rules=(LABEL,), request_ids=("r",))
     assert first.oldest_queued_since == utc_iso(NOW - 10 * 60)
@@ -332,6 +427,7 @@ def test_the_digest_tells_what_happened_since_the_last_one(
     assert second.since == first.until  # from where the last digest ended, nothing twice
     assert [b.state.document_id for b in second.booked] == [5]
     assert second.failed == ()
+    assert second.gone == ()
     assert digest.mark_published(ledger, second)
     assert not digest.mark_published(ledger, first)  # a late run does not move it back
 

@@ -1,7 +1,8 @@
 """The ledger in DynamoDB (moto): claims for the queue (when a document may be queued again,
 and what a refused claim reports), invoice-number claims held by one document, bookings
 confirmed from outside the processor, leases, forward-only marks and discrepancies noted once,
-the audit trail, counts, and what a document is and how long it waits."""
+the audit trail, counts (a status's recent entries among them), and what a document is and how
+long it waits."""
 
 from __future__ import annotations
 
@@ -75,6 +76,40 @@ def test_a_waiting_claim_is_refused_until_it_expires_and_says_when(
     assert (refused.claimed, refused.previous) == (False, Status.QUEUED)
     assert refused.retry_after == NOW + TTL  # the poller spares the same write until then
     assert not refused.new
+
+
+def test_a_refused_claim_says_the_version_the_document_is_queued_on(ledger: Ledger) -> None:
+    ledger.states.claim_for_queue(1, "m1", now=NOW, ttl_seconds=3600)
+
+    refused = ledger.states.claim_for_queue(1, "m2", now=NOW + 60, ttl_seconds=3600)
+
+    assert (refused.claimed, refused.previous, refused.modified_at) == (False, Status.QUEUED, "m1")
+
+
+def test_a_later_version_listed_while_queued_is_noted_once_and_cleared_by_the_next_claim(
+    ledger: Ledger,
+) -> None:
+    ledger.states.claim_for_queue(1, "m1", now=NOW, ttl_seconds=3600)
+
+    assert not ledger.states.note_listed_newer(1, "m1")  # the version it is queued on
+    assert ledger.states.note_listed_newer(1, "m2")
+    assert not ledger.states.note_listed_newer(1, "m2")  # once per version
+    state = ledger.states.state(1)
+    assert state is not None
+    assert state.listed_newer == "m2"
+
+    ledger.states.claim_for_queue(1, "m3", now=NOW + 3601, ttl_seconds=3600)
+    state = ledger.states.state(1)
+    assert state is not None
+    assert (state.modified_at, state.listed_newer) == ("m3", "")
+
+
+def test_a_later_version_is_not_noted_once_the_processor_has_moved_on(ledger: Ledger) -> None:
+    ledger.states.claim_for_queue(1, "m1", now=NOW, ttl_seconds=3600)
+    ledger.states.record(1, Status.HELD, "held", modified_at="m1", reasons=["missing_field: x"])
+
+    assert not ledger.states.note_listed_newer(1, "m2")
+    assert not ledger.states.note_listed_newer(2, "m2")  # a document the ledger never saw
 
 
 @pytest.mark.parametrize("status", [Status.BOOKING, Status.UPDATED])
@@ -173,6 +208,27 @@ def test_a_failure_under_another_configuration_is_not_reopened(
     ledger.states.record(1, Status.FAILED, "failed", modified_at="m1", config="v1")
     refused = ledger.states.claim_for_queue(1, "m1", now=NOW, ttl_seconds=TTL, config="v2")
     assert (refused.claimed, refused.previous) == (False, Status.FAILED)
+
+
+def test_a_gone_document_listed_again_is_claimed_at_once(ledger: Ledger) -> None:
+    """Recorded gone on a 404, yet a listing shows it: it is in the inbox, whatever the 404
+    was. Claimed unchanged too, whatever the configuration, and its reason cleared."""
+    ledger.states.claim_for_queue(1, "m1", now=NOW, ttl_seconds=TTL)
+    ledger.states.record(1, Status.GONE, "gone", modified_at="m1", reasons=["not_in_inbox: 404"])
+    again = ledger.states.claim_for_queue(1, "m1", now=NOW + 1, ttl_seconds=TTL, config="v2")
+    assert (again.claimed, again.previous) == (True, Status.GONE)
+    state = ledger.states.state(1)
+    assert state is not None
+    assert (state.status, state.reasons) == (Status.QUEUED, ())
+    # Claimed once: the claim holds it like any other while it waits.
+    assert not ledger.states.claim_for_queue(1, "m1", now=NOW + 2, ttl_seconds=TTL).claimed
+
+
+def test_a_gone_document_is_counted_in_its_own_status(ledger: Ledger) -> None:
+    ledger.states.record(1, Status.GONE, "gone", reasons=["not_in_inbox: 404"])
+    ledger.states.record(2, Status.FAILED, "failed", reasons=["refused"])
+    assert [s.document_id for s in ledger.queries.in_status(Status.GONE)] == [1]
+    assert ledger.queries.count_in_status(Status.GONE) == 1
 
 
 def test_a_claim_clears_what_the_last_decision_left(clocked: tuple[Ledger, FakeClock]) -> None:
@@ -775,6 +831,20 @@ def test_documents_booked_in_a_period_include_its_start_not_its_end(
     later = ledger.queries.in_status_between(Status.BOOKED, end, utc_iso(NOW + 600))
     assert [state.document_id for state in later] == [4]
     assert ledger.queries.in_status_between(Status.BOOKED, end, start) == []  # no error either
+
+
+def test_recent_entries_in_a_status_are_counted_from_a_time_up_to_a_cap(
+    clocked: tuple[Ledger, FakeClock],
+) -> None:
+    ledger, clock = clocked
+    for document_id, at in ((1, NOW - 60), (2, NOW), (3, NOW + 30), (4, NOW + 60)):
+        clock.now = at
+        ledger.states.record(document_id, Status.GONE, "gone")
+    ledger.states.record(5, Status.BOOKED, "booked")
+    assert ledger.queries.count_since(Status.GONE, utc_iso(NOW), 10) == 3
+    assert ledger.queries.count_since(Status.GONE, utc_iso(NOW), 2) == 2
+    assert ledger.queries.count_since(Status.BOOKED, utc_iso(NOW), 1) == 1
+    assert ledger.queries.count_since(Status.BOOKED, utc_iso(NOW + 61), 1) == 0
 
 
 def test_the_oldest_document_in_a_status_is_read_alone(clocked: tuple[Ledger, FakeClock]) -> None:

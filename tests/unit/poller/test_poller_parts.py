@@ -6,6 +6,7 @@ fake state store, ``QueueSender`` (batches, unsent entries' claims given back) o
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -214,3 +215,90 @@ def test_sqs_down_gives_back_every_claim_of_the_flush_and_counts_each() -> None:
     assert report.enqueued == 0
     assert sorted(document_id for document_id, _ in states.released) == list(range(501, 513))
     assert pending == []
+
+
+class StatesQueuedOnAnOlderVersion(FakeStates):
+    """Every claim refused: the document is queued on version ``queued_on``."""
+
+    def __init__(self, queued_on: str) -> None:
+        super().__init__()
+        self.queued_on = queued_on
+        self.noted: list[tuple[int, str]] = []
+
+    def claim_for_queue(self, document_id: int, modified_at: str, **_: Any) -> ClaimResult:
+        self.claims.append(document_id)
+        return ClaimResult(False, Status.QUEUED, retry_after=NOW + 600, modified_at=self.queued_on)
+
+    def note_listed_newer(self, document_id: int, modified_at: str) -> bool:
+        self.noted.append((document_id, modified_at))
+        return True
+
+
+def test_a_queued_document_listed_on_a_later_version_is_told_so_once() -> None:
+    document = listed(501)
+    version = document.item.changed_at.isoformat()  # type: ignore[union-attr]
+    states = StatesQueuedOnAnOlderVersion(queued_on="2026-10-01T08:00:00+00:00")
+    refused = RefusedClaims()
+    report = PollReport()
+
+    claims_over(states, refused).claim(document, report, [])
+    claims_over(states, refused).claim(document, report, [])  # the refusal is remembered
+
+    assert states.noted == [(501, version)]
+    assert report.listed_newer == 1
+
+
+def test_a_queued_document_listed_on_the_version_it_was_queued_on_is_left_alone() -> None:
+    document = listed(501)
+    version = document.item.changed_at.isoformat()  # type: ignore[union-attr]
+    states = StatesQueuedOnAnOlderVersion(queued_on=version)
+    report = PollReport()
+
+    claims_over(states).claim(document, report, [])
+
+    assert states.noted == []
+    assert report.listed_newer == 0
+
+
+def reading(document_id: int, *, created_seconds_ago: float, ocr: str) -> ListedDocument:
+    created = datetime.fromtimestamp(NOW - created_seconds_ago, UTC).isoformat()
+    raw = raw_item(document_id, ocrStatus=ocr)
+    raw["createdAt"] = raw["document"]["createdAt"] = created
+    return ListedDocument(document_id, InboxItem.model_validate(raw))
+
+
+@pytest.mark.parametrize("ocr", ["Pending", "Processing"])
+def test_a_document_lucca_is_still_reading_is_not_claimed_for_half_an_hour(ocr: str) -> None:
+    states = FakeStates()
+    claims = claims_over(states)
+    report, pending = PollReport(), []
+
+    assert claims.claim(reading(501, created_seconds_ago=120, ocr=ocr), report, pending) == 0
+    assert claims.claim(reading(502, created_seconds_ago=1900, ocr=ocr), report, pending) == 1
+
+    assert states.claims == [502]  # no claim write for the one still being read
+    assert report.skipped["ocr_running"] == 1
+    assert [document_id for document_id, _ in pending] == [502]
+
+
+def test_a_document_whose_reading_ended_is_claimed_however_young() -> None:
+    states = FakeStates()
+    claims = claims_over(states)
+    report, pending = PollReport(), []
+
+    for number, ocr in enumerate(["Processed", "Failed", "NotApplicable"], start=501):
+        assert claims.claim(reading(number, created_seconds_ago=60, ocr=ocr), report, pending)
+
+    assert states.claims == [501, 502, 503]
+
+
+def test_a_listing_that_left_documents_unclaimed_vouches_only_for_the_older_ones() -> None:
+    claims = claims_over(FakeStates())
+    report, pending = PollReport(), []
+    started = NOW - 5
+
+    assert claims.known_before(started) == started  # nothing left: the whole listing
+    claims.claim(reading(501, created_seconds_ago=200, ocr="Pending"), report, pending)
+    claims.claim(reading(502, created_seconds_ago=100, ocr="Pending"), report, pending)
+
+    assert NOW - 201 < claims.known_before(started) < NOW - 200

@@ -61,6 +61,9 @@ def test_a_booked_document_is_summarised_on_the_writes_already_made(
         including_taxes=Decimal(120),
         currency="EUR",
         document_date="2026-10-02",
+        lucca_document_id=601,
+        created_at="2026-10-02T09:00:00.123456+02:00",
+        attachment_files=("7b0c1c5e-2f1e-4bb8-9a51-0c3f1d3e9b11",),
     )
 
 
@@ -136,22 +139,26 @@ def refuse_puts(lucca: Lucca, status: int) -> None:
     lucca.transport.after.append(after)
 
 
-@pytest.mark.parametrize("status", [400, 404])
+@pytest.mark.parametrize(("status", "recorded"), [(400, Status.FAILED), (404, Status.GONE)])
 def test_a_document_whose_update_is_refused_is_summarised_on_the_failure(
-    lucca: Lucca, status: int
+    lucca: Lucca, status: int, recorded: Status
 ) -> None:
     # Refused before any BOOKING write: only the failure's own write can carry the summary.
+    # A 404 says the document left the inbox: recorded gone, not failed, summarised the same.
     doc = lucca.add(604, accountingLabel=None, dueDate="2026-11-01")
     message = lucca.listed(doc)
     refuse_puts(lucca, status)
 
-    with pytest.raises(DocumentFailed):
-        lucca.processor().process(message)
+    if recorded is Status.FAILED:
+        with pytest.raises(DocumentFailed):
+            lucca.processor().process(message)
+    else:
+        assert lucca.processor().process(message).outcome == "gone"
 
     state = lucca.ledger.states.state(doc)
     assert state is not None
-    assert state.status is Status.FAILED
-    assert [e.kind for e in lucca.ledger.queries.history(doc)] == ["failed"]
+    assert state.status is recorded
+    assert [e.kind for e in lucca.ledger.queries.history(doc)] == [recorded.lower()]
     assert state.summary is not None
     assert (state.summary.document_number, state.summary.including_taxes) == (
         "F-604",

@@ -9,6 +9,7 @@ request more than the PUT and the book, a document booked as it is costs its boo
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -402,9 +403,9 @@ def test_an_update_refused_releases_the_number(lucca: Lucca) -> None:
     # Booked by hand in Lucca as our PUT is on its way: the PUT answers 404, ours never booked.
     lucca.transport.before.append(on("put", book_by_hand))
 
-    with pytest.raises(DocumentFailed, match="not in the inbox"):
-        lucca.processor().process(message)
+    result = lucca.processor().process(message)
 
+    assert result.outcome == "gone"
     assert lucca.claim_holder(doc) is None
 
 
@@ -430,3 +431,47 @@ def test_the_packaged_rules_book_a_document_as_it_is(lucca: Lucca) -> None:
 
 def _comment(lucca: Lucca, document_id: int) -> None:
     lucca.edit(document_id, comment=PERSONS_COMMENT)
+
+
+# --- a message whose copy a later listing superseded ------------------------------------------
+
+
+def test_a_copy_a_later_listing_superseded_is_read_again_before_the_decision(lucca: Lucca) -> None:
+    """Queued while Lucca was still reading it; the OCR finished and the poller listed the new
+    version while the message was on its way: the processor decides on what Lucca has now."""
+    doc = lucca.add(501, ocrStatus="Pending")
+    message = lucca.listed(doc)
+    lucca.ledger.states.claim_for_queue(doc, stamp(message), now=epoch_now(), ttl_seconds=3600)
+    lucca.edit(doc, ocrStatus="Processed")
+    lucca.ledger.states.note_listed_newer(doc, stamp(lucca.listed(doc)))
+
+    result = lucca.processor().process(message)
+
+    assert result.outcome == "booked"  # not held as "OCR still pending"
+    assert lucca.requests(doc)[0] == "get"  # read first: the listed copy was not decided on
+
+
+def test_a_copy_older_than_what_the_ledger_holds_is_superseded_and_costs_nothing(
+    lucca: Lucca,
+) -> None:
+    """A message redelivered after a newer one was sent (its batch's invocation died after it
+    was decided): no request, no decision taken on the older copy."""
+    doc = lucca.add(501, documentNumber=None)
+    stale = lucca.listed(doc)
+    lucca.edit(doc, comment=PERSONS_COMMENT)
+    newer = lucca.listed(doc)
+    lucca.ledger.states.claim_for_queue(doc, stamp(newer), now=epoch_now(), ttl_seconds=3600)
+
+    result = lucca.processor().process(stale)
+
+    assert result.outcome == "superseded"
+    assert lucca.requests(doc) == []
+    state = lucca.ledger.states.state(doc)
+    assert state is not None
+    assert (state.status, state.modified_at) == (Status.QUEUED, stamp(newer))
+    assert lucca.processor().process(newer).outcome == "held"  # the newer copy is decided on
+
+
+def epoch_now() -> float:
+    """Now, as the ledger's claims take it (epoch seconds)."""
+    return datetime.now(UTC).timestamp()

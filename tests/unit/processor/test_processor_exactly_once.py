@@ -30,6 +30,7 @@ from cleemy_booker.errors import RetryableError
 from cleemy_booker.ledger import Status
 from cleemy_booker.models import DocumentMessage
 from cleemy_booker.processor import BOOK_UNCERTAIN, DeferDocument, DocumentFailed, summarize
+from cleemy_booker.processor.gone import GONE_RUN
 from cleemy_booker.rules import load_rules
 from cleemy_booker.wiring.processor import IN_PROGRESS_DELAY
 from local.lucca_simulator.app import Route
@@ -196,31 +197,72 @@ def test_a_refused_read_after_our_booking_mark_is_held_as_possibly_booked(lucca:
     assert lucca.document(doc)["bookings"] == 0
 
 
-def test_a_document_gone_with_no_booking_of_ours_fails_naming_why(lucca: Lucca) -> None:
+def test_a_document_gone_with_no_booking_of_ours_is_recorded_gone_naming_why(
+    lucca: Lucca,
+) -> None:
+    """Booked by a person between our listing and our attempt: Lucca answers 404, nobody's
+    fault; recorded gone with the answer, not failed (no dead letter, nothing to replay)."""
     doc = lucca.add(602, accountingLabel="Paper", dueDate="2026-11-01")
     book_by_hand(lucca, doc)
 
-    with pytest.raises(DocumentFailed, match="not in the inbox"):
-        lucca.processor().process(DocumentMessage(documentId=doc))
+    result = lucca.processor().process(DocumentMessage(documentId=doc))
 
+    assert result.outcome == "gone"
     state = lucca.ledger.states.state(doc)
     assert state is not None
-    assert state.status is Status.FAILED
+    assert state.status is Status.GONE
     (reason,) = state.reasons
-    assert reason.startswith("not in the inbox")
+    assert reason.startswith("not_in_inbox: ")
+    assert "404" in reason
     event = lucca.ledger.queries.history(doc)[-1]
-    assert (event.kind, event.detail["errorType"]) == ("failed", "NotFoundError")
+    assert (event.kind, event.detail["errorType"]) == ("gone", "NotFoundError")
 
 
-def test_a_document_gone_with_no_booking_of_ours_is_dead_lettered_by_name(lucca: Lucca) -> None:
+def test_a_document_gone_with_no_booking_of_ours_raises_nothing_for_the_queue(
+    lucca: Lucca,
+) -> None:
     doc = lucca.add(620, accountingLabel="Paper", dueDate="2026-11-01")
     book_by_hand(lucca, doc)
 
-    with pytest.raises(DocumentFailed) as failed:
-        lucca.processor().process(DocumentMessage(documentId=doc))
+    result = lucca.processor().process(DocumentMessage(documentId=doc))
 
-    assert (failed.value.document_id, failed.value.error_type) == (doc, "NotFoundError")
-    assert failed.value.reason.startswith("not in the inbox")
+    assert (result.document_id, result.outcome) == (doc, "gone")
+    assert result.reasons[0].startswith("not_in_inbox: ")
+    assert lucca.app.inbox.records[doc].bookings == 1  # the person's booking, not a second
+
+
+def test_a_run_of_documents_gone_with_nothing_booked_fails_for_the_dead_letter_queue(
+    lucca: Lucca,
+) -> None:
+    """Every document of a poll answering 404 is a wrong route or tenant, not people at work:
+    the first few are recorded gone, then each one more fails, naming the run."""
+    docs = [lucca.add(640 + n, accountingLabel="Paper", dueDate="2026-11-01") for n in range(6)]
+    for doc in docs:
+        book_by_hand(lucca, doc)
+    processor = lucca.processor()
+
+    first = [processor.process(DocumentMessage(documentId=d)).outcome for d in docs[: GONE_RUN - 1]]
+    for doc in docs[GONE_RUN - 1 :]:
+        with pytest.raises(DocumentFailed, match="none was booked"):
+            processor.process(DocumentMessage(documentId=doc))
+
+    assert first == ["gone"] * (GONE_RUN - 1)
+    assert [lucca.ledger.states.state(d).status for d in docs] == (  # type: ignore[union-attr]
+        [Status.GONE] * (GONE_RUN - 1) + [Status.FAILED] * (len(docs) - GONE_RUN + 1)
+    )
+
+
+def test_documents_gone_among_bookings_are_each_recorded_gone(lucca: Lucca) -> None:
+    """One booking in the hour says the routes are right: gone stays gone however many."""
+    booked = lucca.add(659, accountingLabel="Paper", dueDate="2026-11-01")
+    assert lucca.processor().process(lucca.listed(booked)).outcome == "booked"
+    docs = [lucca.add(660 + n, accountingLabel="Paper", dueDate="2026-11-01") for n in range(6)]
+    for doc in docs:
+        book_by_hand(lucca, doc)
+
+    outcomes = [lucca.processor().process(DocumentMessage(documentId=d)).outcome for d in docs]
+
+    assert outcomes == ["gone"] * len(docs)
 
 
 def test_the_booking_mark_records_the_version_and_summary_it_books(lucca: Lucca) -> None:

@@ -1,6 +1,7 @@
 """The processor's parts alone, each over a fake of the part below it: ``Booking`` (the
 ``BOOKING`` mark, the book call, what a refusal proves) over a fake client and fake stores,
-``NumberGuard`` over a fake number store, ``Verdicts`` over a fake state store."""
+``NumberGuard`` over a fake number store, ``Verdicts`` over a fake state store, ``GoneRuns``
+over a fake of the ledger's recent counts."""
 
 from __future__ import annotations
 
@@ -11,15 +12,16 @@ from typing import Any
 
 import pytest
 
-from cleemy_booker.errors import PermanentError, RateLimitedError
+from cleemy_booker.errors import NotFoundError, PermanentError, RateLimitedError
 from cleemy_booker.gate import GateConfig
 from cleemy_booker.ledger import BOOK_UNCERTAIN, DocumentState, Status
 from cleemy_booker.models import InboxItem
 from cleemy_booker.processor.attempt import Attempt
 from cleemy_booker.processor.booking import Booking
 from cleemy_booker.processor.deciding import Deciding, Verdicts
+from cleemy_booker.processor.gone import GoneRuns
 from cleemy_booker.processor.numbers import NumberGuard
-from cleemy_booker.processor.outcomes import Decision
+from cleemy_booker.processor.outcomes import Decision, DocumentFailed
 from cleemy_booker.rules import RuleSet
 from tests.factories import raw_item
 
@@ -79,6 +81,18 @@ class FakeNumbers:
             del self.holders[(scope, number)]
 
 
+class FakeRecent:
+    """``LedgerQueries.count_since``: how many entered each status since when it was asked."""
+
+    def __init__(self, booked: int = 0, gone: int = 0) -> None:
+        self.counts = {Status.BOOKED: booked, Status.GONE: gone}
+        self.asked: list[tuple[Status, str, int]] = []
+
+    def count_since(self, status: Status, since: str, at_most: int) -> int:
+        self.asked.append((status, since, at_most))
+        return min(self.counts[status], at_most)
+
+
 def item(document_id: int = 501) -> InboxItem:
     return InboxItem.model_validate(raw_item(document_id))
 
@@ -90,7 +104,7 @@ def decision(document_id: int = 501) -> Decision:
 
 
 def booking_over(
-    answer: Exception | None = None,
+    answer: Exception | None = None, recent: FakeRecent | None = None
 ) -> tuple[Booking, FakeClient, FakeStates, FakeNumbers]:
     states, numbers = FakeStates(), FakeNumbers()
     client = FakeClient(states, answer)
@@ -103,7 +117,8 @@ def booking_over(
         config="cfg",
     )
     guard = NumberGuard(numbers, GateConfig())  # type: ignore[arg-type]
-    booking = Booking(client, states, guard, verdicts, attempt)  # type: ignore[arg-type]
+    runs = GoneRuns(recent or FakeRecent(booked=1), lambda: NOW)
+    booking = Booking(client, states, guard, verdicts, attempt, runs)  # type: ignore[arg-type]
     return booking, client, states, numbers
 
 
@@ -205,3 +220,60 @@ def test_deciding_remembers_the_document_it_decided_on_for_the_failure_summary()
     summary = attempt.decided_summary()
     assert summary is not None
     assert summary.document_number == listed.document.documentNumber
+
+
+# --- gone from the inbox ----------------------------------------------------------------------
+
+
+def not_found(endpoint: str = "book") -> NotFoundError:
+    return NotFoundError("not found", endpoint=endpoint, status=404)
+
+
+@pytest.mark.parametrize("endpoint", ["book", "get"])
+def test_a_404_with_no_booking_of_ours_records_the_document_gone(endpoint: str) -> None:
+    booking, _, states, _ = booking_over(recent=FakeRecent(booked=1, gone=10))
+
+    result = booking.not_in_inbox(501, state(Status.QUEUED), not_found(endpoint))
+
+    assert (result.outcome, result.document_id) == ("gone", 501)
+    (call,) = states.calls
+    assert (call["status"], call["kind"]) == (Status.GONE, "gone")
+    assert call["reasons"] == list(result.reasons)
+    assert call["reasons"][0].startswith("not_in_inbox: ")
+    assert call["detail"]["endpoint"] == endpoint
+
+
+def test_a_404_after_a_booking_call_of_ours_is_held_as_possibly_booked_not_gone() -> None:
+    booking, _, states, _ = booking_over(recent=FakeRecent(booked=0, gone=10))
+
+    result = booking.not_in_inbox(501, state(Status.BOOKING), not_found())
+
+    assert result.outcome == "held"
+    assert states.calls[-1]["status"] is Status.HELD
+    assert states.calls[-1]["reasons"][0].startswith(f"{BOOK_UNCERTAIN}:")
+
+
+def test_a_404_in_a_run_of_gone_documents_with_none_booked_fails_naming_the_run() -> None:
+    booking, _, states, _ = booking_over(recent=FakeRecent(booked=0, gone=4))
+
+    with pytest.raises(DocumentFailed, match="none was booked") as failed:
+        booking.not_in_inbox(501, None, not_found())
+
+    assert failed.value.error_type == "NotFoundError"
+    assert states.calls[-1]["status"] is Status.FAILED
+
+
+@pytest.mark.parametrize(
+    ("booked", "gone", "run"),
+    [(0, 0, False), (0, 3, False), (0, 4, True), (0, 40, True), (1, 4, False), (1, 40, False)],
+)
+def test_a_run_is_the_threshold_gone_in_the_window_with_none_booked(
+    booked: int, gone: int, run: bool
+) -> None:
+    """Four gone before this one make five: a run, unless anything was booked meanwhile."""
+    recent = FakeRecent(booked=booked, gone=gone)
+
+    assert GoneRuns(recent, lambda: NOW, threshold=5, window_seconds=3600).in_a_run() is run
+    # Counted since an hour ago, and never more than the check needs.
+    assert all(since == "2026-09-21T13:13:20.000000+00:00" for _, since, _ in recent.asked)
+    assert all(at_most <= 4 for _, _, at_most in recent.asked)

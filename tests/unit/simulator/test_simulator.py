@@ -966,7 +966,14 @@ def test_request_log_records_every_api_request(sim: Simulator, client: httpx.Cli
     totals = sim.state()["totals"]
     assert totals["requests"] == 4
     assert totals["byStatus"] == {"200": 3, "401": 1}
-    assert totals["byEndpoint"] == {"list": 2, "get": 1, "put": 0, "book": 1, "other": 0}
+    assert totals["byEndpoint"] == {
+        "list": 2,
+        "get": 1,
+        "put": 0,
+        "book": 1,
+        "booked": 0,
+        "other": 0,
+    }
 
 
 def test_admin_http_endpoints(sim: Simulator, client: httpx.Client, admin: httpx.Client) -> None:

@@ -281,8 +281,8 @@ def test_the_processor_emits_the_429s_of_each_record_and_nothing_when_there_were
 
     assert (deferred["outcome"], gone["outcome"], clean["outcome"]) == (
         "deferred",
-        "dead_lettered",
-        "dead_lettered",
+        "gone",
+        "gone",
     )
     assert len(lucca.requests) == 11
     assert values(emitted, "LuccaThrottled") == [4, 1, 1]
@@ -303,6 +303,30 @@ def test_a_held_document_delivered_again_is_decided_again(world: World) -> None:
     again = runtime.handle_record(body, "m-2")
 
     assert again["outcome"] == "booked"
+    assert world.bookings(doc) == (1, 1)
+
+
+def test_a_superseded_copy_is_not_remembered_and_the_newer_message_is_decided(
+    world: World,
+) -> None:
+    """The idempotency record is keyed on the document: a superseded copy remembered there
+    would answer "superseded" to every message of the document for a day."""
+    doc = world.add(708, **COMPLETE)
+    runtime = started(world)
+    stale = world.listed(doc)
+    world.app.touch(doc, {"comment": "checked"}, None)  # a person's edit: a newer version
+    newer = world.listed(doc)
+    assert newer.item is not None
+    assert newer.item.changed_at is not None
+    world.ledger().states.claim_for_queue(
+        doc, newer.item.changed_at.isoformat(), now=time.time(), ttl_seconds=3600
+    )
+
+    superseded = runtime.handle_record(stale.model_dump_json(), "m-1")
+    booked = runtime.handle_record(newer.model_dump_json(), "m-2")
+
+    assert (superseded["outcome"], superseded["requests"]) == ("superseded", 0)
+    assert booked["outcome"] == "booked"
     assert world.bookings(doc) == (1, 1)
 
 
@@ -391,30 +415,37 @@ def test_a_reason_too_long_for_an_attribute_is_cut_in_the_letter_only(
 # --- a document that cannot succeed: the dead-letter queue ----------------------------------
 
 
-def test_a_document_not_in_the_inbox_is_dead_lettered_with_its_reason_and_error_type(
+def test_a_document_not_in_the_inbox_is_recorded_gone_and_not_dead_lettered(
     world: World, emitted: list[tuple[str, str, float]], logs: JsonLines
 ) -> None:
+    """Deleted or booked by a person since the listing: nobody's fault, nothing to replay."""
     sent = RecordingSqs(world.stack.sqs)
     body = bare(799)
 
     result = started(world, sqs=sent).handle_record(body, "m-gone")
 
     state = world.state(799)
-    assert state.status is Status.FAILED
+    assert state.status is Status.GONE
     (reason,) = state.reasons
-    assert reason.startswith("not in the inbox")
-    assert result == {"documentId": 799, "outcome": "dead_lettered", "reasons": [reason]}
-    assert sent.to(world.stack.dlq_url) == [
-        letter(world, body, "m-gone", reason, "NotFoundError", document_id=799)
-    ]
-    assert names(emitted) == ["DocumentsDeadLettered"]
-    assert values(emitted, "DocumentsDeadLettered") == [1]
-    (line,) = logs.named("document dead-lettered")
-    assert (line["reason"], line["errorType"], line["document_id"]) == (
-        reason,
-        "NotFoundError",
-        799,
-    )
+    assert reason.startswith("not_in_inbox: ")
+    assert (result["documentId"], result["outcome"], result["reasons"]) == (799, "gone", [reason])
+    assert sent.to(world.stack.dlq_url) == []
+    assert "DocumentsDeadLettered" not in names(emitted)
+    assert values(emitted, "DocumentsGone") == [1]
+    assert not logs.named("document dead-lettered")
+
+
+def test_a_gone_document_delivered_again_once_listed_again_is_decided_again(world: World) -> None:
+    """Gone is not remembered by the idempotency record: a listing that shows the document
+    again queues it, and that delivery books it."""
+    runtime = started(world)
+    assert runtime.handle_record(bare(798), "m-1")["outcome"] == "gone"
+    world.add(798, **COMPLETE)  # in the inbox after all
+
+    again = runtime.handle_record(bare(798), "m-2")
+
+    assert again["outcome"] == "booked"
+    assert world.bookings(798) == (1, 1)
 
 
 # --- retryable trouble: SQS delivers again, until the last delivery --------------------------

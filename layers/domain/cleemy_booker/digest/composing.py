@@ -11,6 +11,7 @@ from .sections import (
     _discrepancy_section,
     _done_section,
     _failed_section,
+    _gone_section,
     _health_line,
     _held_section,
     _novelty_section,
@@ -40,7 +41,7 @@ def compose(
     list_limit: int = LIST_LIMIT,
 ) -> Digest | None:
     """The digest's subject and text, or None when there is nothing to say (nothing held,
-    failed, booked, stuck in the queue or disagreeing with Lucca) unless ``all_clear`` asks
+    failed, booked, gone, stuck in the queue or disagreeing with Lucca) unless ``all_clear`` asks
     for a message anyway.
 
     ``stack`` names the stack in the replay command (no AWS resource id appears); ``zone`` is
@@ -68,6 +69,7 @@ def _something_to_say(data: DigestData, health: Health) -> bool:
         or data.booked
         or data.discrepancies
         or data.novelties
+        or data.gone
         or (health.dead_letters or 0) > 0
         or (queued_for is not None and queued_for > QUEUE_ALERT_SECONDS)
     )
@@ -79,6 +81,7 @@ def _subject(data: DigestData, stack: str) -> str:
         (len(data.failed), "failed"),
         (len(data.booked), "booked"),
         (len(data.discrepancies), "to reconcile"),
+        (len(data.gone), "left the inbox"),
     ]
     said = ", ".join(f"{n:,} {word}" for n, word in counts if n) or "all clear"
     # ASCII, one line: SNS takes nothing else in a subject.
@@ -96,7 +99,10 @@ def _text(data: DigestData, health: Health, stack: str, zone: tzinfo, limit: int
     )
     if person:
         person = [*_heading("WHAT NEEDS A PERSON"), *person]
-    done = [*_heading("WHAT WAS DONE"), *_done_section(data, limit)] if data.booked else []
+    done_lines = _blocks(
+        _done_section(data, limit) if data.booked else [], _gone_section(data, limit)
+    )
+    done = [*_heading("WHAT WAS DONE"), *done_lines] if done_lines else []
     if not person and not done:
         done = [
             "All clear: nothing is held for review, nothing failed and nothing was booked "

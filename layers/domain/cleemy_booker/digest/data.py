@@ -35,6 +35,9 @@ class DigestData:
     discrepancies: tuple[DocumentState, ...] = ()
     #: What Lucca sent that is new, first seen in the period (``novelty#`` items).
     novelties: tuple[Novelty, ...] = ()
+    #: Gone from the inbox in the period before the booker booked them (deleted or booked by
+    #: a person), still gone.
+    gone: tuple[DocumentState, ...] = ()
 
 
 @dataclass(frozen=True)

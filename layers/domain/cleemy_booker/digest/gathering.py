@@ -33,8 +33,8 @@ def gather(
     max_trails: int = MAX_TRAILS,
 ) -> DigestData:
     """Everything the digest tells, from the ledger: the held documents (all of them: they
-    need a person however old), the failed and the booked ones since the last digest, and the
-    oldest queued document. Reads only; queries, no scans."""
+    need a person however old), the failed, the booked and the gone ones since the last
+    digest, and the oldest queued document. Reads only; queries, no scans."""
     until = utc_iso(now - settle_seconds)
     since = ledger.markers.digest_published_until(name) or utc_iso(
         now - settle_seconds - first_window_seconds
@@ -51,6 +51,7 @@ def gather(
         oldest_queued_since=oldest.updated_at if oldest is not None else None,
         discrepancies=tuple(ledger.queries.in_status(Status.DISCREPANCY)),
         novelties=tuple(n for n in ledger.queries.novelties(since) if n.first_seen < until),
+        gone=tuple(ledger.queries.in_status_between(Status.GONE, since, until)),
     )
 
 

@@ -64,11 +64,29 @@ def _held_section(data: DigestData, limit: int) -> list[str]:
         "Fix each in Lucca (or book it there by hand): a document changed in Lucca is looked "
         "at again.",
     ]
+    lines += _uncertain_lines(held, data.at)
     for title, group in _groups(held):
         totals = _totals(s.summary for s in group)
         lines += ["", f"{title}: {_count(len(group), 'document')} ({totals})"]
         lines += _cut_list([_held_lines(state, data.at) for state in group], limit)
     return lines
+
+
+def _uncertain_lines(held: Sequence[DocumentState], now: str) -> list[str]:
+    """Bookings still unsettled, whatever reason a document is grouped under: no listing of the
+    whole inbox nor Lucca's booked documents proved them yet (``poller.settling``), so only a
+    person can say whether each is booked."""
+    uncertain = [s for s in held if any(_reason_code(r) == "book_uncertain" for r in s.reasons)]
+    if not uncertain:
+        return []
+    oldest = _seconds_since(uncertain[0].waiting_since, now)  # ``held`` is oldest first
+    age = f", the oldest for {duration(oldest)}" if oldest is not None else ""
+    return [
+        "",
+        f"Booking uncertain for {_count(len(uncertain), 'document')}{age}: a book call's answer "
+        "was lost and neither the inbox nor Lucca's booked documents showed it booked yet. "
+        "Check each in Lucca: booked, nothing to do; still in the inbox, book it there.",
+    ]
 
 
 def _groups(held: Sequence[DocumentState]) -> list[tuple[str, list[DocumentState]]]:
@@ -223,6 +241,21 @@ def _done_section(data: DigestData, limit: int) -> list[str]:
         [f"  - {_shorten(rule, 120)}: {_count(n, 'document')}"] for rule, n in rules.most_common()
     ]
     return lines + _cut_list(rule_lines, limit)
+
+
+def _gone_section(data: DigestData, limit: int) -> list[str]:
+    """Documents that left the inbox between a listing and their booking: a person's doing,
+    told so that nobody looks for them, not something to act on."""
+    if not data.gone:
+        return []
+    gone = sorted(data.gone, key=lambda s: (s.updated_at, s.document_id))
+    ids = ", ".join(str(state.document_id) for state in gone[:limit])
+    more = f" and {len(gone) - limit:,} more" if len(gone) > limit else ""
+    return [
+        f"{_count(len(gone), 'document')} left the inbox before the booker booked "
+        f"{'it' if len(gone) == 1 else 'them'} (deleted or booked by a person in Lucca; "
+        f"not booked by the booker): {ids}{more}."
+    ]
 
 
 # --- health -----------------------------------------------------------------------------------

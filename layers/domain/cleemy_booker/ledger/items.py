@@ -133,6 +133,7 @@ def _state_from_item(item: dict[str, Any]) -> DocumentState:
         reasons=tuple(reasons),
         summary=DocumentSummary.from_attribute(item["summary"]) if "summary" in item else None,
         held_since=item.get("heldSince", {}).get("S", ""),
+        listed_newer=item.get("listedNewer", {}).get("S", ""),
         trail=_trail_from_item(item) if "trail" in item else None,
     )
 

@@ -144,6 +144,20 @@ class LedgerQueries:
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return total
 
+    def count_since(self, status: Status, since: str, at_most: int) -> int:
+        """How many documents moved to ``status`` at or after ``since`` (a ledger stamp) and
+        are still in it, counted up to ``at_most``: one page of the status index, so a few
+        items read however many there are."""
+        page = self._db.client.query(
+            TableName=self._db.name,
+            IndexName=STATUS_INDEX,
+            KeyConditionExpression="statusKey = :s AND updatedAt >= :since",
+            ExpressionAttributeValues={":s": {"S": status}, ":since": {"S": since}},
+            Select="COUNT",
+            Limit=at_most,
+        )
+        return int(page["Count"])
+
     def novelties(self, since: str = "") -> list[Novelty]:
         """What Lucca sent that is new, first seen at or after ``since`` (a ledger stamp;
         empty: all of them), oldest first."""

@@ -19,6 +19,10 @@ class Status(StrEnum):
     BOOKED = "BOOKED"
     HELD = "HELD"
     FAILED = "FAILED"
+    #: Gone from the inbox before any booking call of ours (Lucca answered 404 to the read or
+    #: the book): a person deleted it or booked it by hand. Nobody's fault, not a failure; a
+    #: listing that shows it again brings it back to work.
+    GONE = "GONE"
     #: Not a document's state: a ``recon#`` item, the ledger and Lucca disagreeing about it.
     DISCREPANCY = "DISCREPANCY"
     #: Not a document's state: a ``novelty#`` item, something new Lucca sent (``novelty``).
@@ -36,6 +40,8 @@ BOOK_UNCERTAIN = "book_uncertain"
 #: Longest text a summary keeps of one field (a number, a name): an OCR misread or a supplier's
 #: long name must not make every state write of the document cost more.
 SUMMARY_TEXT_MAX = 200
+#: Lucca's invoices carry 1 to 3 attachments; a few more are kept, never an unbounded list.
+ATTACHMENT_FILES_MAX = 5
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,12 @@ class DocumentSummary:
     including_taxes: Decimal | None = None
     currency: str | None = None
     document_date: str | None = None
+    #: What finds the invoice again among Lucca's booked documents once it has left the inbox
+    #: (``poller.settling``): ``document.id``, ``document.createdAt`` (ISO 8601) and the
+    #: attachments' file ids.
+    lucca_document_id: int | None = None
+    created_at: str | None = None
+    attachment_files: tuple[str, ...] = ()
 
     def to_attribute(self) -> dict[str, Any]:
         """A DynamoDB map; absent values are left out (the map stays small)."""
@@ -62,15 +74,22 @@ class DocumentSummary:
             "ownerName": self.owner_name,
             "currency": self.currency,
             "documentDate": self.document_date,
+            "createdAt": self.created_at,
         }
         numbers = {
             "ownerId": None if self.owner_id is None else str(self.owner_id),
             "excludingTaxes": _number_text(self.excluding_taxes),
             "taxes": _number_text(self.taxes),
             "includingTaxes": _number_text(self.including_taxes),
+            "documentId": None if self.lucca_document_id is None else str(self.lucca_document_id),
         }
-        fields = {name: {"S": value[:SUMMARY_TEXT_MAX]} for name, value in texts.items() if value}
+        fields: dict[str, Any] = {
+            name: {"S": value[:SUMMARY_TEXT_MAX]} for name, value in texts.items() if value
+        }
         fields |= {name: {"N": value} for name, value in numbers.items() if value is not None}
+        if self.attachment_files:
+            files = self.attachment_files[:ATTACHMENT_FILES_MAX]
+            fields["attachmentFiles"] = {"L": [{"S": f[:SUMMARY_TEXT_MAX]} for f in files]}
         return {"M": fields}
 
     @classmethod
@@ -86,6 +105,8 @@ class DocumentSummary:
             return Decimal(found) if found is not None else None
 
         owner = number("ownerId")
+        inner = number("documentId")
+        files = fields.get("attachmentFiles", {}).get("L", [])
         return cls(
             document_number=text("documentNumber"),
             type=text("type"),
@@ -96,6 +117,9 @@ class DocumentSummary:
             including_taxes=number("includingTaxes"),
             currency=text("currency"),
             document_date=text("documentDate"),
+            lucca_document_id=None if inner is None else int(inner),
+            created_at=text("createdAt"),
+            attachment_files=tuple(str(f["S"]) for f in files if "S" in f),
         )
 
 
@@ -126,6 +150,10 @@ class DocumentState:
     #: Held: when the hold began. A hold looked at again (``recheckAt``) and held again keeps
     #: its first time, where ``updated_at`` moves on with every look.
     held_since: str = ""
+    #: Queued: a later version (``modifiedAt``) a listing showed while the message, carrying an
+    #: older copy, was on its way ("" when none). The processor reads the document again
+    #: rather than decide on the copy it was sent.
+    listed_newer: str = ""
     #: The updates we PUT and the booking, as the state carries them (``TRAIL_KINDS``): the
     #: export and the digest read a booked document's row without a query of its events. None:
     #: a state written before states carried them (or confirmed booked on outside evidence
@@ -141,7 +169,8 @@ class DocumentState:
     def may_be_booked(self) -> bool:
         """A book call of ours may have been applied unseen: it marked ``BOOKING``, or it was
         held because a refusal or a 404 after such a call left that open. Only a 2xx from
-        book or a complete listing without the document settles it."""
+        book, a complete listing without the document or Lucca's booked documents showing it
+        (``poller.settling``) settles it."""
         if self.status is Status.BOOKING:
             return True
         uncertain = f"{BOOK_UNCERTAIN}:"
@@ -201,6 +230,8 @@ class ClaimResult:
     #: The state's ``updatedAt`` before the claim ("" when there was no state): how long ago a
     #: refusing BOOKED was booked.
     updated_at: str = ""
+    #: Refused: the version (``modifiedAt``) the ledger holds for the document ("" when none).
+    modified_at: str = ""
     #: Claimed: the state item as it was (empty when there was none), for ``release_claim``.
     before: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 

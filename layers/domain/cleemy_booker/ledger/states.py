@@ -27,7 +27,7 @@ from .table import LedgerTable
 #: The state attributes a claim for the queue sets, and those it removes (``claim_for_queue``);
 #: ``release_claim`` puts back what was there.
 _CLAIM_SETS = ("status", "documentId", "modifiedAt", "queuedUntil", "updatedAt", "statusKey")
-_CLAIM_REMOVES = ("reasons", "recheckAt", "configVersion")
+_CLAIM_REMOVES = ("reasons", "recheckAt", "configVersion", "listedNewer")
 
 
 class DocumentStates:
@@ -59,7 +59,8 @@ class DocumentStates:
         held or failed *and changed in Lucca since*; held (or failed for want of retries) and due
         for another look (``recheckAt``); held under another configuration than ``config``
         (rules, ceiling); stuck in progress past the claim time; planned in a dry run, once the
-        pipeline runs for real (or, in a dry run, once changed).
+        pipeline runs for real (or, in a dry run, once changed); gone, whenever listed again (a
+        listing that shows it says it is in the inbox after all, whatever the 404 was).
         """
         planned = "(#s = :planned AND modifiedAt <> :m)" if dry_run else "#s = :planned"
         values: dict[str, Any] = {}
@@ -76,7 +77,8 @@ class DocumentStates:
                 Key=_doc_key(document_id),
                 UpdateExpression=(
                     "SET #s = :queued, documentId = :id, modifiedAt = :m, queuedUntil = :until, "
-                    "updatedAt = :at, statusKey = :queued REMOVE reasons, recheckAt, configVersion"
+                    "updatedAt = :at, statusKey = :queued "
+                    "REMOVE reasons, recheckAt, configVersion, listedNewer"
                 ),
                 ConditionExpression=(
                     "attribute_not_exists(pk)"
@@ -86,6 +88,7 @@ class DocumentStates:
                     f"{reconfigured}"
                     " OR (#s IN (:updated, :booking) AND updatedAt < :stale)"
                     f" OR {planned}"
+                    " OR #s = :gone"
                 ),
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={
@@ -95,6 +98,7 @@ class DocumentStates:
                     ":planned": {"S": Status.PLANNED},
                     ":updated": {"S": Status.UPDATED},
                     ":booking": {"S": Status.BOOKING},
+                    ":gone": {"S": Status.GONE},
                     ":id": {"N": str(document_id)},
                     ":m": {"S": modified_at},
                     ":until": {"N": str(int(now + ttl_seconds))},
@@ -117,6 +121,7 @@ class DocumentStates:
                 _status_of(old),
                 _claimable_after(old, ttl_seconds, dry_run),
                 old.get("updatedAt", {}).get("S", ""),
+                old.get("modifiedAt", {}).get("S", ""),
             )
         before: dict[str, Any] = dict(answer.get("Attributes", {}))
         return ClaimResult(
@@ -163,6 +168,24 @@ class DocumentStates:
         except ClientError as exc:
             if not conditional_check_failed(exc):
                 raise
+
+    def note_listed_newer(self, document_id: int, modified_at: str) -> bool:
+        """A listing shows a later version of a document whose message is still on its way:
+        say so on its state, so the processor reads the document rather than decide on the
+        older copy the message carries (an OCR finished since, a person's edit).
+
+        Only while it is still ``QUEUED`` on another version, once per version: one write for
+        each version listed during the wait, none when the processor has moved on."""
+        return self._db.update_if(
+            Key=_doc_key(document_id),
+            UpdateExpression="SET listedNewer = :m",
+            ConditionExpression=(
+                "#s = :queued AND modifiedAt <> :m "
+                "AND (attribute_not_exists(listedNewer) OR listedNewer <> :m)"
+            ),
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":queued": {"S": Status.QUEUED}, ":m": {"S": modified_at}},
+        )
 
     def extend_claim(self, document_id: int, *, until: float) -> None:
         """A deferred document is still queued: keep the poller from queueing it again."""

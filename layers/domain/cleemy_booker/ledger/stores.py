@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 class Ledger:
     """The ledger table's stores, made once over one client: each part of the domain is handed
     the stores it uses (the poller's claims ``states``; the processor's booking ``states`` and
-    ``numbers``; the digest ``queries`` and ``markers``; the poller's lease ``leases``)."""
+    ``numbers``, and ``queries`` for a run of documents gone; the digest ``queries`` and
+    ``markers``; the poller's lease ``leases``)."""
 
     def __init__(
         self,

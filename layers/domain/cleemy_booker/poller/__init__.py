@@ -6,7 +6,8 @@ stopped), ``refused`` (the refused claims a warm poller remembers), ``reconcilia
 (``Reconciliation``: the ledger against the listing, discrepancies), ``claims`` (``Claims``: a
 listed document's claim and message, and the claim given back), ``enqueue`` (``QueueSender``:
 the queue's room and the messages sent), ``confirmation`` (``Confirmation``: what a listing of
-the whole inbox proves), ``novelties`` (``NoveltyLog``: what Lucca sent that is new), ``core``
+the whole inbox proves), ``settling`` (``Settling``: uncertain bookings settled from Lucca's
+booked documents), ``novelties`` (``NoveltyLog``: what Lucca sent that is new), ``core``
 (``InboxPoller.run``: the parts composed for a run, the listing walked through them). What the
 rest of the project uses is named here."""
 
@@ -24,6 +25,7 @@ from .report import (
     STOP_TIME,
     PollReport,
 )
+from .settling import SweepMemory
 
 __all__ = [
     "BACKLOG_STOPS",
@@ -44,5 +46,6 @@ __all__ = [
     "InboxPoller",
     "PollReport",
     "RefusedClaims",
+    "SweepMemory",
     "message_for",
 ]

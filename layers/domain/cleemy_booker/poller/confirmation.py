@@ -54,7 +54,8 @@ class Confirmation:
 
         What the absence proves: the document left the inbox after our booking call. A
         person deleting it in between looks the same; Lucca publishes no way to tell (how an
-        inbox id maps to a booked document's is not published).
+        inbox id maps to a booked document's is not published). An inbox of more than one page
+        never gives this proof: ``settling`` looks for the booking itself then.
         """
         try:
             candidates = self.queries.uncertain_bookings()

@@ -2,10 +2,10 @@
 
 ``InboxPoller`` holds the collaborators, the settings and what a warm poller remembers between
 runs; each run composes its parts from them (``Reconciliation``, ``Claims``, ``QueueSender``,
-``Confirmation``, ``NoveltyLog``) and walks the listing through them. The parts are made per run
-because what they hold (the claims this run made, its read of the last complete listing) is the
-run's own, and because the runtime sets the queue's target and the configuration before each
-run."""
+``Confirmation``, ``Settling``, ``NoveltyLog``) and walks the listing through them. The parts are
+made per run because what they hold (the claims this run made, its read of the last complete
+listing) is the run's own, and because the runtime sets the queue's target and the
+configuration before each run."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from .novelties import NoveltyLog
 from .reconciliation import Reconciliation
 from .refused import BOOKED_GRACE_SECONDS, DISCREPANCY_TTL_SECONDS, RefusedClaims
 from .report import STOP_BUDGET, STOP_QUEUE_FULL, STOP_TARGET_REACHED, STOP_TIME, PollReport
+from .settling import Settling, SweepMemory
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
@@ -61,6 +62,8 @@ class InboxPoller:
     discrepancy_ttl_seconds: int = DISCREPANCY_TTL_SECONDS
     #: What Lucca sent that is new, already recorded (see ``NoveltyLog``); kept while warm.
     novelties_known: set[str] = field(default_factory=set)
+    #: Where the sweep of Lucca's booked documents stands (see ``Settling``); kept while warm.
+    sweep: SweepMemory = field(default_factory=SweepMemory)
 
     @property
     def listing_name(self) -> str:
@@ -110,8 +113,13 @@ class InboxPoller:
             raise failure
         if parts.confirmation.one_snapshot(report, stats):
             parts.confirmation.confirm_bookings(seen, started, report)
+        elif stats.stopped_because != STOP_BUDGET:
+            # No free proof of absence (more than a page, filters, a cut listing): look for
+            # the bookings themselves, while the budget has room.
+            parts.settling.settle(seen, report)
         if saw_whole_inbox(report, stats):
-            self.ledger.markers.mark_listing_complete(self.listing_name, started)
+            known_before = parts.claims.known_before(started)
+            self.ledger.markers.mark_listing_complete(self.listing_name, known_before)
         return report
 
     def _compose(self) -> _RunParts:
@@ -136,7 +144,17 @@ class InboxPoller:
             self.ledger.states, self.ledger.queries, self.filters, dry_run=self.dry_run
         )
         novelties = NoveltyLog(self.ledger.markers, self.novelties_known)
-        return _RunParts(claims, queue, confirmation, novelties)
+        settling = Settling(
+            self.client,
+            self.ledger.states,
+            self.ledger.queries,
+            self.sweep,
+            self.clock,
+            time_left=self.time_left,
+            stop_margin_seconds=self.stop_margin_seconds,
+            dry_run=self.dry_run,
+        )
+        return _RunParts(claims, queue, confirmation, novelties, settling)
 
     def _walk(
         self,
@@ -170,3 +188,4 @@ class _RunParts:
     queue: QueueSender
     confirmation: Confirmation
     novelties: NoveltyLog
+    settling: Settling

@@ -52,7 +52,7 @@ class Reconciliation:
     def check_new(self, listed: ListedDocument, report: PollReport) -> None:
         """A document claimed for the first time although it was in the inbox when a listing
         that saw the whole inbox started: the ledger lost it (or never recorded it)."""
-        created = _created_at(listed)
+        created = created_at(listed)
         if created is None:
             return
         since = self._last_complete_listing()
@@ -88,7 +88,7 @@ class Reconciliation:
             report.discrepancies.append(document_id)
 
 
-def _created_at(listed: ListedDocument) -> datetime | None:
+def created_at(listed: ListedDocument) -> datetime | None:
     """When the document entered the inbox: the item's stamp, else the document's."""
     if listed.item is None:
         return None

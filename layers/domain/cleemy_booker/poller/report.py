@@ -33,11 +33,17 @@ class PollReport:
     room: int | None = None
     #: Listed documents whose claim was not even tried: refused before, nothing changed since.
     known: int = 0
+    #: Queued documents listed on a later version than their message carries, told so now.
+    listed_newer: int = 0
     #: Documents this run found the ledger and Lucca disagree about, first noted now.
     discrepancies: list[int] = field(default_factory=list)
     #: Documents a booking call of ours may have booked unseen, recorded booked by this run:
     #: its listing saw the whole inbox at once and they were not in it.
     confirmed: list[int] = field(default_factory=list)
+    #: Of ``confirmed``, those Lucca's booked documents proved, by proof (``settling``).
+    settled: Counter[str] = field(default_factory=Counter)
+    #: Requests the settling spent on Lucca's booked documents (counted in ``requests`` too).
+    settle_requests: int = 0
     #: What Lucca sent that is new (``kind:key``), first recorded by this run.
     novelties: list[str] = field(default_factory=list)
 
@@ -60,7 +66,10 @@ class PollReport:
             "queuedBefore": self.queued_before,
             "room": self.room,
             "known": self.known,
+            "listedNewer": self.listed_newer,
             "discrepancies": self.discrepancies,
             "confirmed": self.confirmed,
             "novelties": self.novelties,
+            "settled": dict(self.settled),
+            "settleRequests": self.settle_requests,
         }

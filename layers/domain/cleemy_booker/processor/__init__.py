@@ -5,8 +5,10 @@ importing only the ones before it in this list: ``outcomes`` (what processing en
 ``Decision`` it is taken on), ``attempt`` (what one attempt has done, and the document's
 summary), ``deciding`` (``Deciding``: the rules and the gate; ``Verdicts``: held, planned,
 failed, possibly booked), ``numbers`` (``NumberGuard``: the invoice number's claim),
+``gone`` (``GoneRuns``: a person's deletion told from a run of 404s),
 ``booking`` (``Booking``: the ``BOOKING`` mark, the book call and the outcomes that prove
-nothing), ``update`` (``Updating``: the PUT, and the decision taken again on Lucca's answer),
+nothing, and a document gone from the inbox), ``update`` (``Updating``: the PUT, and the
+decision taken again on Lucca's answer),
 ``core`` (``DocumentProcessor.process``: the parts composed for an attempt, run in order).
 What the rest of the project uses is named here.
 """

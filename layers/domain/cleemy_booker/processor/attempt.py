@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from ..client import LuccaClient
 from ..ledger import DocumentSummary
-from ..models import InboxItem
+from ..models import InboxItem, attachment_file_ids
 
 
 @dataclass
@@ -53,6 +53,9 @@ def summarize(item: InboxItem) -> DocumentSummary:
         including_taxes=including.value if including else None,
         currency=next((c for c in currencies if c), None),
         document_date=doc.documentDate.isoformat() if doc.documentDate else None,
+        lucca_document_id=doc.id,
+        created_at=doc.createdAt.isoformat() if doc.createdAt else None,
+        attachment_files=attachment_file_ids(doc.attachments),
     )
 
 

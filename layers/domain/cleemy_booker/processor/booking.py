@@ -10,7 +10,8 @@ not published (a read that still finds it proves nothing either: the book call d
 400 or 404 from book may mean "booked already" or "refused", and neither tells our booking
 from a person's deletion. The document is held
 (``book_uncertain``), its invoice number kept, and the poller records it booked once a complete
-listing no longer shows it (``InboxPoller``); while Lucca lists it, a person checks.
+listing no longer shows it (``InboxPoller``) or Lucca's booked documents show it
+(``poller.settling``); until then, a person checks.
 """
 
 from __future__ import annotations
@@ -23,8 +24,12 @@ from ..gate import HoldReason
 from ..ledger import BOOK_UNCERTAIN, DocumentState, DocumentStates, Status
 from .attempt import Attempt, modified_at_of, summarize
 from .deciding import Verdicts, uncertain_message
+from .gone import GoneRuns
 from .numbers import NumberGuard, was_booking
 from .outcomes import Decision, DocumentFailed, ProcessResult, _failure_reason
+
+#: The reason code of a document recorded gone: it left the inbox before we booked it.
+GONE_REASON = "not_in_inbox"
 
 
 @dataclass
@@ -36,6 +41,7 @@ class Booking:
     numbers: NumberGuard
     verdicts: Verdicts
     attempt: Attempt
+    gone_runs: GoneRuns
 
     def book(
         self, decision: Decision, state: DocumentState | None, *, updated: bool
@@ -85,19 +91,42 @@ class Booking:
         self, document_id: int, state: DocumentState | None, error: NotFoundError
     ) -> ProcessResult:
         """404 before booking: possibly booked by our own lost call if we were booking (held
-        for the listing to confirm), else an error."""
+        for the listing to confirm), else gone.
+
+        With no booking call of ours that may have gone out, a 404 to the read or to this
+        attempt's only book call says the document left the inbox between our listing and our
+        booking: a person deleted it or booked it by hand. Not a failure (a dead letter would
+        page someone for nobody's fault, and its replay would meet the same 404): recorded as
+        gone, with the answer, and claimed again by the poller if a listing shows it again.
+        A run of them with nothing booked is a fault all the same (a wrong route or tenant,
+        ``GoneRuns``): failed, for the dead-letter queue and its alarms."""
         if was_booking(state):
             return self.verdicts.unconfirmed(document_id, error)
-        reason = f"not in the inbox: {_failure_reason(error)}"
+        if self.gone_runs.in_a_run():
+            failure = f"not in the inbox, and {self.gone_runs.describe()}: {_failure_reason(error)}"
+            self.states.record(
+                document_id,
+                Status.FAILED,
+                "failed",
+                reasons=[failure],
+                detail={"errorType": "NotFoundError", "requestIds": self.attempt.new_request_ids()},
+                summary=self.attempt.decided_summary(),
+            )
+            raise DocumentFailed(document_id, failure, "NotFoundError") from error
+        reason = f"{GONE_REASON}: {_failure_reason(error)}"
         self.states.record(
             document_id,
-            Status.FAILED,
-            "failed",
+            Status.GONE,
+            "gone",
             reasons=[reason],
-            detail={"errorType": "NotFoundError"},
+            detail={
+                "errorType": "NotFoundError",
+                "endpoint": error.endpoint,
+                "requestIds": self.attempt.new_request_ids(),
+            },
             summary=self.attempt.decided_summary(),
         )
-        raise DocumentFailed(document_id, reason, "NotFoundError")
+        return ProcessResult(document_id, "gone", (reason,))
 
     def _booking_not_sent(
         self, document_id: int, state: DocumentState | None, *, updated: bool

@@ -5,6 +5,8 @@ Outcomes, each recorded in the ledger:
 * **booked** — updated if the rules changed something, then booked;
 * **held** — the review gate (or a rule) says a person must look; nothing is booked;
 * **failed** — a permanent error: the message goes to the dead-letter queue with its reason;
+* **gone** — Lucca answered 404 before any booking call of ours: a person deleted the document
+  or booked it by hand since the listing; recorded, not a failure (``Booking.not_in_inbox``);
 * retryable trouble raises ``RetryableError`` so SQS delivers the message again;
 * a busy request budget raises ``DeferDocument``: the message is handed back with a delay and is
   never counted as a failure.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from ..budget import BudgetBusy
 from ..client import LuccaClient
@@ -31,6 +34,7 @@ from ..rules import RuleSet
 from .attempt import Attempt
 from .booking import Booking
 from .deciding import Deciding, Verdicts
+from .gone import GoneRuns
 from .numbers import NumberGuard, was_booking
 from .outcomes import Decision, DeferDocument, ProcessResult
 from .update import Updating
@@ -59,6 +63,8 @@ class DocumentProcessor:
         state = self.ledger.states.state(document_id)
         if state is not None and state.status is Status.BOOKED:
             return ProcessResult(document_id, "already_booked")
+        if _superseded(state, message):
+            return ProcessResult(document_id, "superseded")
         try:
             result = run.process(message, state)
         except BudgetBusy as busy:
@@ -104,7 +110,8 @@ class _AttemptParts:
         )
         numbers = NumberGuard(processor.ledger.numbers, processor.gate)
         updating = Updating(client, states, processor.rules, deciding, numbers, attempt)
-        booking = Booking(client, states, numbers, verdicts, attempt)
+        gone_runs = GoneRuns(processor.ledger.queries, processor.clock)
+        booking = Booking(client, states, numbers, verdicts, attempt, gone_runs)
         return cls(
             client,
             attempt,
@@ -151,9 +158,9 @@ class _AttemptParts:
     def _current_item(
         self, message: DocumentMessage, state: DocumentState | None
     ) -> tuple[InboxItem, bool]:
-        """The listed item while fresh and untouched by an earlier attempt; else a read (the
-        published one, under the listed item's top level when the message carries it; see
-        ``LuccaClient.read_document``).
+        """The listed item while fresh, untouched by an earlier attempt, and still the latest
+        version a listing showed; else a read (the published one, under the listed item's top
+        level when the message carries it; see ``LuccaClient.read_document``).
 
         The flag says the item came from the listing: it may be up to ``listing_fresh_seconds``
         old, good enough to book as it is, not to build a PUT from (see ``Updating.reread``).
@@ -161,6 +168,30 @@ class _AttemptParts:
         touched = state is not None and state.status in TOUCHED
         if message.item is not None and message.listedAt is not None and not touched:
             age = self.clock() - message.listedAt.timestamp()
-            if 0 <= age <= self.listing_fresh_seconds:
+            fresh = 0 <= age <= self.listing_fresh_seconds
+            if fresh and not _listed_since(state, message.item):
                 return message.item, True
         return self.client.read_document(message.documentId, message.item), False
+
+
+def _listed_since(state: DocumentState | None, item: InboxItem) -> bool:
+    """A listing showed a later version of the document than the message's copy while the
+    message was on its way (``DocumentStates.note_listed_newer``): deciding on the copy would
+    hold an OCR that has finished since, or book over a person's edit unseen."""
+    if state is None or not state.listed_newer:
+        return False
+    copy = item.changed_at
+    return copy is None or datetime.fromisoformat(state.listed_newer) > copy
+
+
+def _superseded(state: DocumentState | None, message: DocumentMessage) -> bool:
+    """The ledger holds a later version of the document than the message's copy, queued or
+    decided on: a message sent since carries it (the poller claimed it again), or a decision
+    was taken on it. This copy comes back late (redelivered after its batch's invocation
+    died): deciding on it would hold or book an older version. Nothing to do."""
+    if state is None or state.status not in (Status.QUEUED, Status.HELD) or message.item is None:
+        return False
+    copy = message.item.changed_at
+    if copy is None or not state.modified_at:
+        return False
+    return datetime.fromisoformat(state.modified_at) > copy

@@ -14,7 +14,7 @@ from ..gate import HoldReason
 from ..models import InboxItem
 from ..rules import RulesOutcome
 
-Outcome = Literal["booked", "already_booked", "held", "dry_run"]
+Outcome = Literal["booked", "already_booked", "superseded", "held", "dry_run", "gone"]
 
 
 class DeferDocument(Exception):

@@ -12,7 +12,14 @@ from ..config import PollerSettings
 from ..errors import PermanentError
 from ..ledger import Ledger, Status
 from ..observability import logger, metrics
-from ..poller import QUEUE_SHARE, STOP_ANOTHER_POLLER, InboxPoller, PollReport, RefusedClaims
+from ..poller import (
+    QUEUE_SHARE,
+    STOP_ANOTHER_POLLER,
+    InboxPoller,
+    PollReport,
+    RefusedClaims,
+    SweepMemory,
+)
 from .aws import AwsClients
 from .shared import (
     ApiKey,
@@ -48,6 +55,8 @@ class PollerRuntime(LuccaRuntime):
         self.refused = RefusedClaims()
         #: What Lucca sent that is new, recorded already (see ``NoveltyLog``): kept while warm.
         self.novelties_known: set[str] = set()
+        #: Where the sweep of Lucca's booked documents stands (see ``Settling``): kept while warm.
+        self.sweep = SweepMemory()
         self.hours = settings.hours()
         #: When this instance last listed, and whether that run left work in the inbox.
         self._listed_at: float | None = None
@@ -142,6 +151,7 @@ class PollerRuntime(LuccaRuntime):
             config=decision_config(self.settings),
             refused=self.refused,
             novelties_known=self.novelties_known,
+            sweep=self.sweep,
             booked_grace_seconds=self.settings.listing_fresh_seconds,
         )
         deadline = deadline_from(time_left, self.settings.stop_margin_seconds, self.clock)

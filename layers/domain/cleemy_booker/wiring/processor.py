@@ -51,8 +51,9 @@ IN_PROGRESS_DELAY = 30
 
 
 class _NotCached(Exception):
-    """Carries an outcome that must not be remembered (held, dry run): a later delivery after
-    the document changed in Lucca must be looked at afresh."""
+    """Carries an outcome that must not be remembered (held, dry run, superseded, gone): a later
+    delivery after the document changed in Lucca must be looked at afresh (the idempotency
+    record is keyed on the document, not on the message)."""
 
     def __init__(self, result: ProcessResult) -> None:
         self.result = result
@@ -125,7 +126,8 @@ class ProcessorRuntime(LuccaRuntime):
 
     def _process_terminal(self, message: dict[str, Any]) -> dict[str, Any]:
         result = self.processor.process(DocumentMessage.model_validate(message))
-        if result.outcome in ("held", "dry_run"):
+        # Gone is not remembered either: a listing that shows the document again brings it back.
+        if result.outcome in ("held", "dry_run", "superseded", "gone"):
             raise _NotCached(result)
         return _result_dict(result)
 
