@@ -200,14 +200,15 @@ class _Walk:
             reason = HOLD_REASONS[rng.choice(("incomplete", "amounts_mismatch"))]
             self._hold(document_id, version, reason, summary)
             events += 1
-            look = at + self.shape.recheck_seconds + rng.uniform(0, 300)
+            # The first poll after ``recheckAt``, which the hold set from its own time.
+            look = self.clock.now + self.shape.recheck_seconds + rng.uniform(1, 300)
             while look < fixed:
                 if not self._at(look):
                     return events
                 self._claim(document_id, version)
                 self._hold(document_id, version, reason, summary)
                 events += 1
-                look += self.shape.recheck_seconds + rng.uniform(0, 300)
+                look = self.clock.now + self.shape.recheck_seconds + rng.uniform(1, 300)
             version += 1
             if not self._at(fixed + rng.uniform(60, 300)):
                 return events
@@ -294,7 +295,7 @@ class _Walk:
         owner = rng.randrange(len(OWNERS))
         issued = datetime.fromtimestamp(arrival - rng.uniform(1, 20) * DAY, UTC).date()
         return DocumentSummary(
-            document_number=f"F-{issued.year}-{document_id % 100000:05d}",
+            document_number=f"F-{issued.year}-{document_id:06d}",
             type="Invoice" if rng.random() < 0.95 else "CreditNote",
             owner_id=440 + owner,
             owner_name=OWNERS[owner] if rng.random() < 0.5 else None,
