@@ -34,7 +34,7 @@ CHECK_WORKERS ?= 3
 FAST_TESTS = tests/unit --ignore=tests/unit/sim -m "not slow"
 
 .PHONY: help setup venvs lint format typecheck cfn-lint sam-validate checkov unit integration e2e test \
-        check demo bench chaos sim memory replay plan simulator clean mutate
+        check demo bench chaos sim year memory replay plan simulator clean mutate
 
 help:  ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -139,6 +139,10 @@ mutate: $(VENV)/.stamp  ## Mutation testing of one domain module with mutmut (no
 SCENARIO ?= all
 sim: $(VENV)/.stamp  ## Weeks of operation on a virtual clock at production constants (tables + JSON)
 	PYTHONHASHSEED=0 $(PY) -m sim $(SCENARIO) $(ARGS)
+
+# make year ARGS="--weeks 4 --no-moto"   (52 weeks: 3-6 min to write, as long again in moto)
+year: $(VENV)/.stamp  ## A year of ledger: what audit, export, digest and polls read, and its storage
+	PYTHONHASHSEED=0 $(PY) -m sim.year $(ARGS)
 
 memory: $(VENV)/.stamp  ## Each function's peak memory and CPU work, and the memory size they call for
 	$(PY) -m bench.memory

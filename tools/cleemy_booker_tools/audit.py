@@ -133,10 +133,10 @@ def plain_amount(value: Decimal | None) -> str | None:
 
 def booked_rows(ledger: Ledger, start: str, end: str) -> list[dict[str, Any]]:
     """One row per document booked in [``start``, ``end``) (ledger stamps), oldest first: the
-    state item through the status index, and the trail for the rules and request ids (one
-    query per document)."""
+    state item through the status index, which carries the rules and request ids (a state
+    written before it did: one query of its events)."""
     return [
-        _booked_row(state, ledger.queries.trail_of_booking(state.document_id))
+        _booked_row(state, ledger.queries.trail_of_booking(state.document_id, state))
         for state in ledger.queries.in_status_between(Status.BOOKED, start, end)
     ]
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .endpoints import MAX_PAGE_SIZE, validate_base_url
 from .hours import WorkingHours
+from .ledger.table import RETENTION_DAYS
 from .validation import error_lines
 
 #: ``MaxAutoBookingAmount``: above zero, at most two decimals (the template's AllowedPattern).
@@ -117,7 +118,7 @@ class PipelineSettings(LuccaSettings):
     held_recheck_seconds: int = Field(alias="HELD_RECHECK_SECONDS", default=21600, ge=300)
     #: Ledger entries are kept this long (accounting records: years, not days), whichever
     #: function writes them: the processor its decisions, the poller its confirmations.
-    ledger_retention_days: int = Field(alias="LEDGER_RETENTION_DAYS", default=3650, ge=1)
+    ledger_retention_days: int = Field(alias="LEDGER_RETENTION_DAYS", default=RETENTION_DAYS, ge=1)
     #: Which alarms and dashboard read the metrics (see ``Monitoring``).
     monitoring: Monitoring = Field(alias="MONITORING", default="alarms-and-dashboard")
 
@@ -185,7 +186,7 @@ class DigestSettings(_Settings):
 
     ledger_table: str = Field(alias="LEDGER_TABLE", min_length=1)
     #: What the digest writes to the ledger (its mark) is kept as long as the rest.
-    ledger_retention_days: int = Field(alias="LEDGER_RETENTION_DAYS", default=3650, ge=1)
+    ledger_retention_days: int = Field(alias="LEDGER_RETENTION_DAYS", default=RETENTION_DAYS, ge=1)
     topic_arn: str = Field(alias="DIGEST_TOPIC_ARN", min_length=1)
     #: A short "all clear" message on days with nothing to say (else no message).
     all_clear: bool = Field(alias="DIGEST_ALL_CLEAR", default=False)

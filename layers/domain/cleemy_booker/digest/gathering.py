@@ -62,7 +62,8 @@ def _with_trails(
     first_read = max(0, len(booked) - max_trails)  # ``booked`` is oldest first
     return tuple(
         BookedDocument(
-            state, ledger.queries.trail_of_booking(state.document_id) if n >= first_read else None
+            state,
+            ledger.queries.trail_of_booking(state.document_id, state) if n >= first_read else None,
         )
         for n, state in enumerate(booked)
     )

@@ -8,11 +8,15 @@ One DynamoDB table, eight kinds of item:
   With each decision it also writes a ``summary`` of the document as decided on (number, type,
   owner, amounts, date), so a digest or an export can name a document without asking Lucca,
   and, while it is held, since when (``heldSince``: a recheck that holds it again keeps it).
+  The updates and the booking also append their part of the booking trail (``trail``), so the
+  export reads a booked document from its state alone. Gone by TTL (``expiresAt``) the
+  retention after its last decision (a claim alone sets none).
 * ``doc#{id}`` / ``event#{time}#{n}`` — the audit trail: each decision with its time, the rules
-  applied, the field-level diff that was PUT, the reasons, and Lucca's request ids.
+  applied, the field-level diff that was PUT, the reasons, and Lucca's request ids. Gone by TTL
+  (``expiresAt``) the retention after it was written.
 * ``number#{scope}#{number}`` / ``claim`` — which document holds an invoice number within a
   purchase or owner: claimed atomically before booking, so two documents with the same number
-  are never both booked.
+  are never both booked. Gone by TTL the retention after the claim, with the booking's trail.
 * ``lease#{name}`` / ``lease`` — who may run alone right now (one poller at a time), until when;
   outside the status index (no ``statusKey``), gone by TTL (``expiresAt``) once it lapsed.
 * ``digest#{name}`` / ``digest`` — up to when the last published digest reported
@@ -43,7 +47,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .records import DocumentState, DocumentSummary, Status
+from .records import (
+    TRAIL_KINDS,
+    BookingTrail,
+    DocumentState,
+    DocumentSummary,
+    LedgerEvent,
+    Status,
+    booking_trail,
+)
 
 #: The index of the items that carry a ``statusKey`` (states, discrepancies): by status, then
 #: by ``updatedAt``.
@@ -122,7 +134,25 @@ def _state_from_item(item: dict[str, Any]) -> DocumentState:
         summary=DocumentSummary.from_attribute(item["summary"]) if "summary" in item else None,
         held_since=item.get("heldSince", {}).get("S", ""),
         listed_newer=item.get("listedNewer", {}).get("S", ""),
+        trail=_trail_from_item(item) if "trail" in item else None,
     )
+
+
+def _trail_entry(kind: str, detail: dict[str, Any]) -> str | None:
+    """What an event of ``TRAIL_KINDS`` adds to the state's ``trail``: its part of
+    ``booking_trail`` (rules, changes, request ids), as JSON; None for another kind."""
+    if kind not in TRAIL_KINDS:
+        return None
+    kept = {k: detail[k] for k in ("rulesApplied", "diff", "requestIds") if detail.get(k)}
+    return json.dumps({"kind": kind, **kept}, default=str, sort_keys=True)
+
+
+def _trail_from_item(item: dict[str, Any]) -> BookingTrail:
+    """The state's ``trail`` read back through ``booking_trail``: the same answer its events
+    give."""
+    document_id = int(item["documentId"]["N"])
+    entries = [json.loads(value["S"]) for value in item["trail"]["L"]]
+    return booking_trail([LedgerEvent(document_id, "", e["kind"], e) for e in entries])
 
 
 def _state_update(
@@ -135,8 +165,12 @@ def _state_update(
     recheck_at: float | None,
     config: str | None,
     summary: DocumentSummary | None,
+    trail_entry: str | None = None,
+    expires_at: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """The state item's update for one decision (``Ledger.record``): expression and values."""
+    """The state item's update for one decision (``Ledger.record``): expression and values.
+    ``expires_at``: when TTL may delete the state, the trail's retention after this decision
+    (each decision moves it on)."""
     values: dict[str, Any] = {
         ":s": {"S": status},
         ":id": {"N": str(document_id)},
@@ -144,12 +178,19 @@ def _state_update(
         ":r": {"S": json.dumps(reasons or [])},
     }
     update = "SET #s = :s, statusKey = :s, documentId = :id, updatedAt = :at, reasons = :r"
+    if expires_at is not None:
+        update += ", expiresAt = :expires"
+        values[":expires"] = {"N": str(expires_at)}
     if modified_at is not None:
         update += ", modifiedAt = :m"
         values[":m"] = {"S": modified_at}
     if summary is not None:
         update += ", summary = :summary"
         values[":summary"] = summary.to_attribute()
+    if trail_entry is not None:
+        update += ", trail = list_append(if_not_exists(trail, :no_trail), :trail)"
+        values[":no_trail"] = {"L": []}
+        values[":trail"] = {"L": [{"S": trail_entry}]}
     removed: list[str] = []
     if status is Status.HELD:
         # Held again after a recheck (or after a change that did not fix it): still waiting

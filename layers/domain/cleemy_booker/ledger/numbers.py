@@ -26,6 +26,8 @@ class InvoiceNumbers:
                     **key,
                     "documentId": {"N": str(document_id)},
                     "at": {"S": self._db.now_iso()},
+                    # Kept as long as the trail of the booking it guards.
+                    "expiresAt": {"N": str(int(self._db.clock()) + self._db.retention_seconds)},
                 },
                 ConditionExpression="attribute_not_exists(pk) OR documentId = :id",
                 ExpressionAttributeValues={":id": {"N": str(document_id)}},

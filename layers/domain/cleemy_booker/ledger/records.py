@@ -154,6 +154,11 @@ class DocumentState:
     #: older copy, was on its way ("" when none). The processor reads the document again
     #: rather than decide on the copy it was sent.
     listed_newer: str = ""
+    #: The updates we PUT and the booking, as the state carries them (``TRAIL_KINDS``): the
+    #: export and the digest read a booked document's row without a query of its events. None:
+    #: a state written before states carried them (or confirmed booked on outside evidence
+    #: alone); its events tell (``LedgerQueries.trail_of_booking``).
+    trail: BookingTrail | None = None
 
     @property
     def waiting_since(self) -> str:
@@ -188,6 +193,11 @@ class BookingTrail:
     rules: tuple[str, ...] = ()
     changes: tuple[dict[str, Any], ...] = ()
     request_ids: tuple[str, ...] = ()
+
+
+#: The kinds of event whose detail makes the booking trail: each one is also appended to the
+#: state item (its ``trail``), so a month's export reads the states alone.
+TRAIL_KINDS = frozenset({"updated", "booked"})
 
 
 def booking_trail(events: list[LedgerEvent]) -> BookingTrail:

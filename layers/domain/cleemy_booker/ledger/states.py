@@ -19,6 +19,7 @@ from .items import (
     _state_from_item,
     _state_update,
     _status_of,
+    _trail_entry,
 )
 from .records import ClaimResult, DocumentState, DocumentSummary, LedgerEvent, Status
 from .table import LedgerTable
@@ -229,6 +230,7 @@ class DocumentStates:
         next attempt corrects (e.g. BOOKING, then the document is found gone: BOOKED).
         """
         at = self._db.now_iso()
+        event_detail = {"status": status.value, "reasons": reasons or [], **(detail or {})}
         update, state_values = _state_update(
             document_id,
             status,
@@ -238,8 +240,9 @@ class DocumentStates:
             recheck_at=recheck_at,
             config=config,
             summary=summary,
+            trail_entry=_trail_entry(kind, event_detail),
+            expires_at=self._expires(at),
         )
-        event_detail = {"status": status.value, "reasons": reasons or [], **(detail or {})}
         event = LedgerEvent(document_id, at, kind, event_detail)
         self._db.client.put_item(TableName=self._db.name, Item=self._event_item(event))
         self._db.client.update_item(
@@ -263,14 +266,15 @@ class DocumentStates:
         confirmed = self._db.update_if(
             Key=_doc_key(seen.document_id),
             UpdateExpression=(
-                "SET #s = :booked, statusKey = :booked, updatedAt = :at, reasons = :r "
-                "REMOVE heldSince, recheckAt, configVersion"
+                "SET #s = :booked, statusKey = :booked, updatedAt = :at, reasons = :r, "
+                "expiresAt = :expires REMOVE heldSince, recheckAt, configVersion"
             ),
             ConditionExpression="#s = :was AND updatedAt = :seen",
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues={
                 ":booked": {"S": Status.BOOKED},
                 ":at": {"S": at},
+                ":expires": {"N": str(self._expires(at))},
                 ":r": {"S": "[]"},
                 ":was": {"S": seen.status},
                 ":seen": {"S": seen.updated_at},
@@ -290,8 +294,12 @@ class DocumentStates:
         )
         return True
 
+    def _expires(self, at: str) -> int:
+        """When TTL may delete what is written at ``at`` (a ledger stamp): the retention later."""
+        return int(datetime.fromisoformat(at).timestamp()) + self._db.retention_seconds
+
     def _event_item(self, event: LedgerEvent) -> dict[str, Any]:
-        expires = int(datetime.fromisoformat(event.at).timestamp()) + self._db.retention_seconds
+        expires = self._expires(event.at)
         return {
             **_doc_key(event.document_id, f"event#{event.at}#{secrets.token_hex(3)}"),
             "documentId": {"N": str(event.document_id)},

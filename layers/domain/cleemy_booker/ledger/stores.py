@@ -11,7 +11,7 @@ from .markers import Markers
 from .numbers import InvoiceNumbers
 from .queries import LedgerQueries
 from .states import DocumentStates
-from .table import LedgerTable
+from .table import RETENTION_DAYS, LedgerTable
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -28,7 +28,7 @@ class Ledger:
         dynamodb: DynamoDBClient,
         table: str,
         *,
-        retention_days: int = 3650,
+        retention_days: int = RETENTION_DAYS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.db = LedgerTable(dynamodb, table, retention_days=retention_days, clock=clock)

@@ -16,6 +16,13 @@ from ..dynamo import conditional_check_failed
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
+#: How long the ledger keeps what it writes (``LedgerRetentionDays``): 11 years. The trail is
+#: the documentation of how entries were made (who booked what, when, on which version, by
+#: which rules), kept as long as the accounting records it explains: 10 years from the close of
+#: the financial year (Code de commerce L123-22), and a document booked on its first day waits
+#: a year for that close. The invoice itself is kept by Lucca.
+RETENTION_DAYS = 4018
+
 
 class LedgerTable:
     """The ledger table as its stores see it; takes its DynamoDB client as an argument."""
@@ -25,7 +32,7 @@ class LedgerTable:
         dynamodb: DynamoDBClient,
         name: str,
         *,
-        retention_days: int = 3650,
+        retention_days: int = RETENTION_DAYS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = dynamodb
