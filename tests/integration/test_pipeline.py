@@ -178,7 +178,7 @@ def test_an_unknown_document_goes_to_the_dlq_quickly(
     (letter,) = dead_letters(stack)
     attributes = letter["MessageAttributes"]
     assert attributes["errorType"]["StringValue"] == "NotFoundError"
-    assert "not in the inbox" in attributes["failureReason"]["StringValue"]
+    assert "unknown to Lucca and to the ledger" in attributes["failureReason"]["StringValue"]
 
 
 def test_retryable_errors_come_back_and_then_succeed(

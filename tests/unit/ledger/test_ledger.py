@@ -856,3 +856,17 @@ def test_the_oldest_document_in_a_status_is_read_alone(clocked: tuple[Ledger, Fa
     oldest = ledger.queries.oldest_in_status(Status.QUEUED)
     assert oldest is not None
     assert (oldest.document_id, oldest.updated_at) == (2, utc_iso(NOW))
+
+
+def test_each_time_a_document_is_found_gone_is_counted_and_kept_through_claims(
+    ledger: Ledger,
+) -> None:
+    ledger.states.claim_for_queue(1, "m1", now=NOW, ttl_seconds=3600)
+    ledger.states.record(1, Status.GONE, "gone", reasons=["not_in_inbox: 404"])
+    ledger.states.claim_for_queue(1, "m1", now=NOW + 300, ttl_seconds=3600)  # listed again
+
+    state = ledger.states.state(1)
+    assert state is not None
+    assert (state.status, state.gone_times) == (Status.QUEUED, 1)
+    ledger.states.record(1, Status.GONE, "gone", reasons=["not_in_inbox: 404"])
+    assert ledger.states.state(1).gone_times == 2  # type: ignore[union-attr]

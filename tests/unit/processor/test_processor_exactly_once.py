@@ -19,6 +19,7 @@ On ``tests.harness.World`` (the pipeline's instances, one transport each, on a f
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -73,6 +74,12 @@ def book_by_hand(lucca: Lucca, document_id: int) -> None:
         "http://127.0.0.1", lucca.app.config.api_key, http=httpx.Client(transport=lucca.transport)
     )
     someone.book_document(document_id)
+
+
+def queued(lucca: Lucca, document_id: int) -> DocumentMessage:
+    """The document's id as the poller queues it: claimed in the ledger when it was listed."""
+    lucca.ledger.states.claim_for_queue(document_id, "", now=time.time(), ttl_seconds=3600)
+    return DocumentMessage(documentId=document_id)
 
 
 def refuse(endpoint: str, status: int) -> Any:
@@ -205,7 +212,7 @@ def test_a_document_gone_with_no_booking_of_ours_is_recorded_gone_naming_why(
     doc = lucca.add(602, accountingLabel="Paper", dueDate="2026-11-01")
     book_by_hand(lucca, doc)
 
-    result = lucca.processor().process(DocumentMessage(documentId=doc))
+    result = lucca.processor().process(queued(lucca, doc))
 
     assert result.outcome == "gone"
     state = lucca.ledger.states.state(doc)
@@ -224,7 +231,7 @@ def test_a_document_gone_with_no_booking_of_ours_raises_nothing_for_the_queue(
     doc = lucca.add(620, accountingLabel="Paper", dueDate="2026-11-01")
     book_by_hand(lucca, doc)
 
-    result = lucca.processor().process(DocumentMessage(documentId=doc))
+    result = lucca.processor().process(queued(lucca, doc))
 
     assert (result.document_id, result.outcome) == (doc, "gone")
     assert result.reasons[0].startswith("not_in_inbox: ")
@@ -241,10 +248,10 @@ def test_a_run_of_documents_gone_with_nothing_booked_fails_for_the_dead_letter_q
         book_by_hand(lucca, doc)
     processor = lucca.processor()
 
-    first = [processor.process(DocumentMessage(documentId=d)).outcome for d in docs[: GONE_RUN - 1]]
+    first = [processor.process(queued(lucca, d)).outcome for d in docs[: GONE_RUN - 1]]
     for doc in docs[GONE_RUN - 1 :]:
         with pytest.raises(DocumentFailed, match="none was booked"):
-            processor.process(DocumentMessage(documentId=doc))
+            processor.process(queued(lucca, doc))
 
     assert first == ["gone"] * (GONE_RUN - 1)
     assert [lucca.ledger.states.state(d).status for d in docs] == (  # type: ignore[union-attr]
@@ -260,7 +267,7 @@ def test_documents_gone_among_bookings_are_each_recorded_gone(lucca: Lucca) -> N
     for doc in docs:
         book_by_hand(lucca, doc)
 
-    outcomes = [lucca.processor().process(DocumentMessage(documentId=d)).outcome for d in docs]
+    outcomes = [lucca.processor().process(queued(lucca, d)).outcome for d in docs]
 
     assert outcomes == ["gone"] * len(docs)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -260,6 +261,28 @@ def test_a_404_in_a_run_of_gone_documents_with_none_booked_fails_naming_the_run(
         booking.not_in_inbox(501, None, not_found())
 
     assert failed.value.error_type == "NotFoundError"
+    assert states.calls[-1]["status"] is Status.FAILED
+
+
+def test_a_404_to_a_bare_id_no_listing_of_ours_showed_fails_as_unknown() -> None:
+    """A replay by hand of an id Lucca does not know: not a person's move, a dead letter."""
+    booking, _, states, _ = booking_over(recent=FakeRecent(booked=1, gone=0))
+
+    with pytest.raises(DocumentFailed, match="unknown to Lucca and to the ledger"):
+        booking.not_in_inbox(501, None, not_found("get"), listed=False)
+
+    assert states.calls[-1]["status"] is Status.FAILED
+
+
+def test_a_404_again_after_a_listing_showed_a_gone_document_back_fails_naming_the_route() -> None:
+    """Lucca lists it, yet answers 404 about it: the route (a tenant serving no read), not a
+    person. Recorded gone again, it would be claimed and read on every poll."""
+    booking, _, states, _ = booking_over(recent=FakeRecent(booked=1, gone=0))
+    listed_again = replace(state(Status.QUEUED), gone_times=1)
+
+    with pytest.raises(DocumentFailed, match="the route, not a person's move"):
+        booking.not_in_inbox(501, listed_again, not_found("get"))
+
     assert states.calls[-1]["status"] is Status.FAILED
 
 

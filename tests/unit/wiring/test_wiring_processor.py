@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities import parameters
 from cleemy_booker.clock import utc_iso
 from cleemy_booker.config import ProcessorSettings
 from cleemy_booker.errors import RetryableError
-from cleemy_booker.ledger import Status
+from cleemy_booker.ledger import Ledger, Status
 from cleemy_booker.models import DocumentMessage
 from cleemy_booker.processor import BOOK_UNCERTAIN
 from cleemy_booker.rules import RuleSet, load_rules
@@ -272,6 +272,9 @@ def test_the_processor_emits_the_429s_of_each_record_and_nothing_when_there_were
     # Record 3: not in the inbox at once. Record 4: a 429, then 503s: raised for SQS to retry.
     lucca = CannedLucca(429, 429, 429, 429, 429, 404, 404, 429, 503, 503, 503)
     runtime = scripted_processor(stack, clock, lucca)
+    ledger = Ledger(stack.dynamodb, stack.ledger_table)
+    for listed in (2, 3):  # claimed by the poller when it listed them
+        ledger.states.claim_for_queue(listed, "", now=clock.time(), ttl_seconds=3600)
 
     deferred = runtime.handle_record(json.dumps({"documentId": 1}), "m1")
     gone = runtime.handle_record(json.dumps({"documentId": 2}), "m2")
@@ -421,6 +424,7 @@ def test_a_document_not_in_the_inbox_is_recorded_gone_and_not_dead_lettered(
     """Deleted or booked by a person since the listing: nobody's fault, nothing to replay."""
     sent = RecordingSqs(world.stack.sqs)
     body = bare(799)
+    claimed(world, 799)  # listed, then deleted by a person before we got to it
 
     result = started(world, sqs=sent).handle_record(body, "m-gone")
 
@@ -435,10 +439,16 @@ def test_a_document_not_in_the_inbox_is_recorded_gone_and_not_dead_lettered(
     assert not logs.named("document dead-lettered")
 
 
+def claimed(world: World, document_id: int) -> None:
+    """The claim the poller made when a listing showed the document."""
+    world.ledger().states.claim_for_queue(document_id, "", now=time.time(), ttl_seconds=3600)
+
+
 def test_a_gone_document_delivered_again_once_listed_again_is_decided_again(world: World) -> None:
     """Gone is not remembered by the idempotency record: a listing that shows the document
     again queues it, and that delivery books it."""
     runtime = started(world)
+    claimed(world, 798)
     assert runtime.handle_record(bare(798), "m-1")["outcome"] == "gone"
     world.add(798, **COMPLETE)  # in the inbox after all
 

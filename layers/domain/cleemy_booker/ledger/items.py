@@ -134,6 +134,7 @@ def _state_from_item(item: dict[str, Any]) -> DocumentState:
         summary=DocumentSummary.from_attribute(item["summary"]) if "summary" in item else None,
         held_since=item.get("heldSince", {}).get("S", ""),
         listed_newer=item.get("listedNewer", {}).get("S", ""),
+        gone_times=int(item.get("goneTimes", {}).get("N", "0")),
         trail=_trail_from_item(item) if "trail" in item else None,
     )
 
@@ -198,6 +199,12 @@ def _state_update(
         update += ", heldSince = if_not_exists(heldSince, :at)"
     elif status is Status.BOOKED:
         removed.append("heldSince")
+    elif status is Status.GONE:
+        # Counted, and kept through later claims: a document found gone and listed again is
+        # one whose 404 was about the route, not the document (``Booking.not_in_inbox``).
+        update += ", goneTimes = if_not_exists(goneTimes, :zero) + :one"
+        values[":zero"] = {"N": "0"}
+        values[":one"] = {"N": "1"}
     optional = {
         "recheckAt": None if recheck_at is None else {"N": str(int(recheck_at))},
         "configVersion": None if config is None else {"S": config},

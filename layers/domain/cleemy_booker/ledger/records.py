@@ -154,6 +154,8 @@ class DocumentState:
     #: older copy, was on its way ("" when none). The processor reads the document again
     #: rather than decide on the copy it was sent.
     listed_newer: str = ""
+    #: How many times the document was recorded ``GONE`` (and listed again since, if now queued).
+    gone_times: int = 0
     #: The updates we PUT and the booking, as the state carries them (``TRAIL_KINDS``): the
     #: export and the digest read a booked document's row without a query of its events. None:
     #: a state written before states carried them (or confirmed booked on outside evidence

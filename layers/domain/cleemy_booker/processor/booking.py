@@ -88,7 +88,12 @@ class Booking:
         return ProcessResult(document_id, "booked", updated=updated)
 
     def not_in_inbox(
-        self, document_id: int, state: DocumentState | None, error: NotFoundError
+        self,
+        document_id: int,
+        state: DocumentState | None,
+        error: NotFoundError,
+        *,
+        listed: bool = True,
     ) -> ProcessResult:
         """404 before booking: possibly booked by our own lost call if we were booking (held
         for the listing to confirm), else gone.
@@ -99,11 +104,14 @@ class Booking:
         page someone for nobody's fault, and its replay would meet the same 404): recorded as
         gone, with the answer, and claimed again by the poller if a listing shows it again.
         A run of them with nothing booked is a fault all the same (a wrong route or tenant,
-        ``GoneRuns``): failed, for the dead-letter queue and its alarms."""
+        ``GoneRuns``): failed, for the dead-letter queue and its alarms. ``listed``: the
+        message carries the item a listing showed (a bare id may be a replay by hand)."""
         if was_booking(state):
             return self.verdicts.unconfirmed(document_id, error)
-        if self.gone_runs.in_a_run():
+        failure = _not_gone_after_all(state, error, listed=listed)
+        if failure is None and self.gone_runs.in_a_run():
             failure = f"not in the inbox, and {self.gone_runs.describe()}: {_failure_reason(error)}"
+        if failure is not None:
             self.states.record(
                 document_id,
                 Status.FAILED,
@@ -168,3 +176,22 @@ class Booking:
         # Neither time nor new rules tell whether it was booked: a listing or a person does.
         held = replace(decision, reasons=[reason], detail=detail, recheck=False, reconsider=False)
         return self.verdicts.hold(held)
+
+
+def _not_gone_after_all(
+    state: DocumentState | None, error: NotFoundError, *, listed: bool
+) -> str | None:
+    """Why a 404 here is a failure rather than a person's move, if it is.
+
+    A bare id the ledger never saw: no listing of ours showed the document (a replay by hand
+    of an id Lucca does not know). Found gone before and listed again since: Lucca lists it, yet answers 404 about it,
+    so the 404 is about the route (a tenant serving no read of one document), not about the
+    document; recording it gone again would loop on every poll."""
+    if state is None and not listed:
+        return f"unknown to Lucca and to the ledger: {_failure_reason(error)}"
+    if state is not None and state.gone_times and state.status is Status.QUEUED:
+        return (
+            "answered 404 again after a listing showed it back in the inbox: the route, not "
+            f"a person's move: {_failure_reason(error)}"
+        )
+    return None

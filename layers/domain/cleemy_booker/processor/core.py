@@ -70,7 +70,8 @@ class DocumentProcessor:
         except BudgetBusy as busy:
             raise DeferDocument("request budget busy", busy.wait) from None
         except NotFoundError as error:
-            result = run.booking.not_in_inbox(document_id, state, error)
+            listed = message.item is not None
+            result = run.booking.not_in_inbox(document_id, state, error, listed=listed)
         except PermanentError as error:
             if not (was_booking(state) and error.endpoint == "get"):
                 run.verdicts.fail(document_id, error)
