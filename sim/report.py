@@ -89,6 +89,12 @@ def table(result: dict[str, Any]) -> str:
             f"{f['polls']['pollsThatListed']:,} / {f['polls']['mostRequestsInOnePoll']:,}",
         ),
         ("  poll ended because", _reasons(f["polls"]["stoppedBecause"])),
+        ("listing requests a day", _num(f["listingRequestsPerDay"], 1)),
+        ("tenant's budget spent: run / peak minute", _budget(f["tenantBudget"])),
+        ("poller DynamoDB WRU: per poll / cold / warm", _poller_writes(f["pollerDynamodb"])),
+        ("uncertain bookings: held / settled", _uncertain(f["uncertainBookings"])),
+        ("  wait, uncertain -> booked", _fresh(f["uncertainBookings"]["waitSeconds"])),
+        ("  unsettled at the end, oldest", _ages(f["uncertainBookings"])),
         (
             "Lambda: invocations / cold / timeouts",
             " ; ".join(
@@ -133,6 +139,36 @@ def table(result: dict[str, Any]) -> str:
     ]
     lines += [f"   {name.ljust(width)}  {value}" for name, value in rows]
     return "\n".join(lines)
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _budget(budget: dict[str, Any]) -> str:
+    return (
+        f"{_share(budget['share'])} / {_share(budget['peakMinuteShare'])} "
+        f"({budget['peakMinuteRequests']:,} requests in the minute from {budget['peakMinuteAt']})"
+    )
+
+
+def _poller_writes(ddb: dict[str, Any]) -> str:
+    return (
+        f"{_num(ddb['writeUnitsPerPoll'], 2)} / {_num(ddb['writeUnitsPerColdStart'], 1)} / "
+        f"{_num(ddb['writeUnitsPerWarmPoll'], 2)} ({ddb['coldStarts']:,} cold starts in "
+        f"{ddb['polls']:,} polls; most in one {_num(ddb['writeUnitsMostInOnePoll'])})"
+    )
+
+
+def _uncertain(uncertain: dict[str, Any]) -> str:
+    return f"{uncertain['held']:,} / {uncertain['settled']:,}"
+
+
+def _ages(uncertain: dict[str, Any]) -> str:
+    if not uncertain["unsettled"]:
+        return "none"
+    oldest = ", ".join(_duration(a) for a in uncertain["unsettledAgesSeconds"][:5])
+    return f"{uncertain['unsettled']:,} ({oldest})"
 
 
 def _reasons(counts: dict[str, int]) -> str:
