@@ -10,6 +10,7 @@ from .leases import Leases
 from .markers import Markers
 from .numbers import InvoiceNumbers
 from .queries import LedgerQueries
+from .snapshots import Snapshots
 from .states import DocumentStates
 from .table import LedgerTable
 
@@ -20,7 +21,8 @@ if TYPE_CHECKING:
 class Ledger:
     """The ledger table's stores, made once over one client: each part of the domain is handed
     the stores it uses (the poller's claims ``states``; the processor's booking ``states`` and
-    ``numbers``; the digest ``queries`` and ``markers``; the poller's lease ``leases``)."""
+    ``numbers``; the digest ``queries`` and ``markers``; the poller's lease ``leases`` and its
+    remembered refusals ``snapshots``)."""
 
     def __init__(
         self,
@@ -41,6 +43,8 @@ class Ledger:
         self.markers = Markers(self.db)
         #: Who may run alone (one poller at a time).
         self.leases = Leases(self.db)
+        #: What an instance remembers, kept for the next one (the poller's refused claims).
+        self.snapshots = Snapshots(self.db)
 
     @property
     def table(self) -> str:
