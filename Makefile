@@ -135,7 +135,7 @@ mutate: $(VENV)/.stamp  ## Mutation testing of one domain module with mutmut (no
 	@test -n "$(MODULE)" || { echo "make mutate MODULE=<budget|listing|ledger|...>"; exit 2; }
 	$(PY) mutation/run.py $(MODULE) --max-children 1 $(ARGS)
 
-# make sim SCENARIO=backlog ARGS="--sizes 1000,10000"   (backlog|week|neighbour|outage|faults|all)
+# make sim SCENARIO=backlog ARGS="--sizes 1000,10000"   (backlog|week|neighbour|outage|faults|standing|all)
 SCENARIO ?= all
 sim: $(VENV)/.stamp  ## Weeks of operation on a virtual clock at production constants (tables + JSON)
 	PYTHONHASHSEED=0 $(PY) -m sim $(SCENARIO) $(ARGS)

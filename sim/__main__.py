@@ -1,7 +1,7 @@
 """``python -m sim SCENARIO``: run a scenario on the virtual clock, print its table, write JSON.
 
 python -m sim backlog --sizes 1000,10000,100000
-python -m sim week | neighbour | outage | faults | people
+python -m sim week | neighbour | outage | faults | people | standing
 python -m sim all
 """
 
@@ -27,7 +27,7 @@ def _scenarios(name: str, args: argparse.Namespace) -> list[Scenario]:
         built = factory(sizes=sizes, seed=args.seed)
     elif name == "week":
         built = factory(seed=args.seed, per_day=args.per_day, rules=args.rules)
-    elif name in ("outage", "faults", "people"):
+    elif name in ("outage", "faults", "people", "standing"):
         built = factory(seed=args.seed, per_day=args.per_day)
     else:
         built = factory(seed=args.seed)

@@ -25,6 +25,12 @@ COLUMNS: tuple[Column, ...] = (
     ("DLQ", lambda f: _n(f["deadLettered"])),
     ("lost/dbl/stuck", lambda f: f"{f['lost']}/{f['doubleBooked']}/{f['stuck']}"),
     ("queued twice", lambda f: _n(f.get("queuedWhileOnItsWay"))),
+    ("list/day", lambda f: _n(f.get("listingRequestsPerDay"), 1)),
+    ("budget", lambda f: _percent(f.get("tenantBudget", {}).get("share"))),
+    ("peak min", lambda f: _percent(f.get("tenantBudget", {}).get("peakMinuteShare"))),
+    ("WRU/poll", lambda f: _n(f.get("pollerDynamodb", {}).get("writeUnitsPerPoll"), 2)),
+    ("WRU/cold", lambda f: _n(f.get("pollerDynamodb", {}).get("writeUnitsPerColdStart"), 1)),
+    ("uncertain settled", lambda f: _settled(f.get("uncertainBookings"))),
     ("$/month", lambda f: f"{f['cost']['perMonthTotal']:.2f}"),
 )
 
@@ -33,6 +39,19 @@ def _n(value: Any, digits: int = 0) -> str:
     if value is None:
         return "-"
     return f"{value:,.{digits}f}" if digits else f"{value:,.0f}"
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{share:.1%}"
+
+
+def _settled(uncertain: dict[str, Any] | None) -> str:
+    """Settled of held, and the longest wait (runs from before these figures show a dash)."""
+    if not uncertain:
+        return "-"
+    longest = uncertain["waitSeconds"]["max"]
+    wait = "" if longest is None else f" (max {longest / 3600:.1f} h)"
+    return f"{uncertain['settled']}/{uncertain['held']}{wait}"
 
 
 def _minutes(seconds: float | None) -> str:

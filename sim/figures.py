@@ -78,7 +78,7 @@ def _ledger_states(world: World) -> tuple[dict[int, dict[str, Any]], int]:
     return states, sum(n - 1 for n in holds.values())
 
 
-def _uncertain_bookings(world: World) -> dict[str, Any]:
+def _uncertain_proofs(world: World) -> dict[str, Any]:
     """Bookings a lost answer left uncertain: how many were confirmed, by which proof (the
     ledger's ``confirmedBy``), how many are still held for a person, and the requests spent on
     Lucca's booked documents to settle them."""
@@ -176,9 +176,9 @@ def compute(
             stuck.append(doc_id)
     held = sum(1 for i, s in states.items() if s["status"]["S"] == "HELD" and records[i].in_inbox)
 
-    usage = _usage(world, sink, sim.now - sim.start)
-    cost = _cost(world, usage, sim.now - sim.start, booked)
     simulated = sim.now - sim.start
+    usage = _usage(world, sink, simulated)
+    cost = _cost(world, usage, simulated, booked)
     return {
         "documents": len(records),
         "booked": booked,
@@ -196,7 +196,7 @@ def compute(
         "queuedAtEnd": len(queued_ids),
         "crashes": dict(sorted(world.crashes.items())),
         "faultsInjected": dict(sorted(world.lucca.faults.injected.items())),
-        "uncertainBookings": _uncertain_bookings(world),
+        "uncertainSettledBy": _uncertain_proofs(world),
         "lucca": {
             "requests": requests,
             "byEndpoint": {k: by_endpoint.get(k, 0) for k in ("list", "get", "put", "book")},
@@ -215,6 +215,10 @@ def compute(
         "personEdits": _person_edits(world, truth, states),
         "people": _people(world, truth, states, dead_ids),
         "polls": _polls(world),
+        "listingRequestsPerDay": _ratio(by_endpoint.get("list", 0), simulated / 86400),
+        "tenantBudget": _tenant_budget(world, log, simulated),
+        "pollerDynamodb": _poller_dynamodb(world),
+        "uncertainBookings": _uncertain_bookings(world, states),
         "usage": usage,
         "cost": cost,
         "simulatedSeconds": round(simulated, 1),
@@ -330,6 +334,85 @@ def _polls(world: World) -> dict[str, Any]:
         "asyncDropped": world.poller_async.dropped,
         "asyncRetried": world.poller_async.retried,
     }
+
+
+def _tenant_budget(world: World, log: list[dict[str, Any]], simulated: float) -> dict[str, Any]:
+    """Our requests against what Lucca lets the whole tenant send (its rate limit over the
+    run), and the busiest minute's share (minutes counted from the start)."""
+    limit, window = world.lucca.config.rate_limit, world.lucca.config.window_seconds
+    allowed = limit * simulated / window
+    per_minute = Counter(int((e["t"] - world.sim.start) // 60) for e in log)
+    peak_minute, peak = max(per_minute.items(), key=lambda kv: (kv[1], -kv[0]), default=(0, 0))
+    return {
+        "share": _ratio(len(log), allowed),
+        "peakMinuteShare": _ratio(peak * window / 60, limit),
+        "peakMinuteRequests": peak,
+        "peakMinuteAt": _iso(world.sim.start + 60 * peak_minute) if peak else None,
+    }
+
+
+def _poller_dynamodb(world: World) -> dict[str, Any]:
+    """The DynamoDB units each poller run was charged, cold starts apart: what a standing
+    document costs a poll (each run's calls are told apart by its request id)."""
+    units = world.dynamodb_by_invocation
+    runs = world.poller.invocations
+    cold = [units.write_units[rid] for rid, started_cold in runs if started_cold]
+    warm = [units.write_units[rid] for rid, started_cold in runs if not started_cold]
+    reads = sum(units.read_units[rid] for rid, _ in runs)
+    return {
+        "polls": len(runs),
+        "coldStarts": len(cold),
+        "writeUnits": round(sum(cold) + sum(warm), 1),
+        "writeUnitsPerPoll": _ratio(sum(cold) + sum(warm), len(runs)),
+        "writeUnitsPerColdStart": _ratio(sum(cold), len(cold)),
+        "writeUnitsPerWarmPoll": _ratio(sum(warm), len(warm)),
+        "writeUnitsMostInOnePoll": round(max(cold + warm, default=0.0), 1),
+        "writeUnitsOfEachColdStart": [round(units, 1) for units in cold[:20]],
+        "readUnitsPerPoll": _ratio(reads, len(runs)),
+    }
+
+
+def _uncertain_bookings(world: World, states: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """Documents ever held ``book_uncertain`` (a book whose answer was lost), from the ledger's
+    trail: settled once later recorded BOOKED, with the wait from the first such hold; the
+    rest still waiting at the end, with their ages."""
+    trail: dict[int, list[tuple[float, str, str]]] = {}
+    for item in world.dynamodb.items("LedgerTable"):
+        if not item["pk"]["S"].startswith("doc#") or not item["sk"]["S"].startswith("event#"):
+            continue
+        detail = json.loads(item["detail"]["S"])
+        reasons = json.dumps(detail.get("reasons", []))
+        trail.setdefault(int(item["documentId"]["N"]), []).append(
+            (_epoch(item["at"]["S"]), str(detail.get("status")), reasons)
+        )
+    waits, ages = [], []
+    for doc_id, events in trail.items():
+        events.sort()
+        held = next(
+            (at for at, status, why in events if status == "HELD" and "book_uncertain" in why),
+            None,
+        )
+        if held is None:
+            continue
+        booked = next((at for at, status, _ in events if status == "BOOKED" and at >= held), None)
+        state = states.get(doc_id)
+        if booked is None and state is not None and state["status"]["S"] == "BOOKED":
+            booked = _epoch(state["updatedAt"]["S"])  # the state moved; its event came later
+        if booked is None:
+            ages.append(world.sim.now - held)
+        else:
+            waits.append(booked - held)
+    return {
+        "held": len(waits) + len(ages),
+        "settled": len(waits),
+        "waitSeconds": _rounded(percentiles(waits)),
+        "unsettled": len(ages),
+        "unsettledAgesSeconds": [round(a, 1) for a in sorted(ages, reverse=True)[:20]],
+    }
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
 def _usage(world: World, sink: LogSink, simulated: float) -> dict[str, Any]:

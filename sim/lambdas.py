@@ -159,6 +159,8 @@ class LambdaFunction:
         self._idle: list[Instance] = []
         self.running = 0
         self.usage = FunctionUsage()
+        #: Each invocation's request id (its task's name), and whether it started cold.
+        self.invocations: list[tuple[str, bool]] = []
         self._request_ids = itertools.count(1)
         #: Bumped by a deployment: an instance of an older one is not reused.
         self._generation = 0
@@ -209,6 +211,7 @@ class LambdaFunction:
         outcome = Outcome()
         started = sim.now
         task = sim.current
+        self.invocations.append((request_id, instance is None))
         try:
             if instance is None:
                 # Lambda's init phase has its own 10 s limit; the cold start is well inside it.

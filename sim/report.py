@@ -97,6 +97,12 @@ def table(result: dict[str, Any]) -> str:
             f"{f['polls']['pollsThatListed']:,} / {f['polls']['mostRequestsInOnePoll']:,}",
         ),
         ("  poll ended because", _reasons(f["polls"]["stoppedBecause"])),
+        ("listing requests a day", _num(f["listingRequestsPerDay"], 1)),
+        ("tenant's budget spent: run / peak minute", _budget(f["tenantBudget"])),
+        ("poller DynamoDB WRU: per poll / cold / warm", _poller_writes(f["pollerDynamodb"])),
+        ("uncertain bookings: held / settled", _uncertain(f["uncertainBookings"])),
+        ("  wait, uncertain -> booked", _fresh(f["uncertainBookings"]["waitSeconds"])),
+        ("  unsettled at the end, oldest", _ages(f["uncertainBookings"])),
         (
             "Lambda: invocations / cold / timeouts",
             " ; ".join(
@@ -121,7 +127,7 @@ def table(result: dict[str, Any]) -> str:
         ("AWS cost per 1,000 booked (usage only)", f"${_num(cost['per1000BookedVariable'], 4)}"),
         ("crashes injected", _reasons(f["crashes"])),
         ("Lucca faults injected", _reasons(f["faultsInjected"])),
-        ("uncertain bookings settled by", _uncertain(f.get("uncertainBookings"))),
+        ("uncertain bookings settled by", _uncertain_proofs(f.get("uncertainSettledBy"))),
         (
             "simulated / wall",
             f"{_duration(f['simulatedSeconds'])} in {f['wall']['seconds']:.0f} s = "
@@ -144,7 +150,7 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _uncertain(found: dict[str, Any] | None) -> str:
+def _uncertain_proofs(found: dict[str, Any] | None) -> str:
     """How the bookings a lost answer left uncertain were settled, how many wait for a person,
     and the requests Lucca's booked documents cost (absent from results made before)."""
     if found is None:
@@ -152,6 +158,36 @@ def _uncertain(found: dict[str, Any] | None) -> str:
     proofs = _reasons(found["confirmedBy"])
     requests = found["requests"]
     return f"{proofs}; still held {found['stillHeld']}; {requests} booked-documents requests"
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _budget(budget: dict[str, Any]) -> str:
+    return (
+        f"{_share(budget['share'])} / {_share(budget['peakMinuteShare'])} "
+        f"({budget['peakMinuteRequests']:,} requests in the minute from {budget['peakMinuteAt']})"
+    )
+
+
+def _poller_writes(ddb: dict[str, Any]) -> str:
+    return (
+        f"{_num(ddb['writeUnitsPerPoll'], 2)} / {_num(ddb['writeUnitsPerColdStart'], 1)} / "
+        f"{_num(ddb['writeUnitsPerWarmPoll'], 2)} ({ddb['coldStarts']:,} cold starts in "
+        f"{ddb['polls']:,} polls; most in one {_num(ddb['writeUnitsMostInOnePoll'])})"
+    )
+
+
+def _uncertain(uncertain: dict[str, Any]) -> str:
+    return f"{uncertain['held']:,} / {uncertain['settled']:,}"
+
+
+def _ages(uncertain: dict[str, Any]) -> str:
+    if not uncertain["unsettled"]:
+        return "none"
+    oldest = ", ".join(_duration(a) for a in uncertain["unsettledAgesSeconds"][:5])
+    return f"{uncertain['unsettled']:,} ({oldest})"
 
 
 def _reasons(counts: dict[str, int]) -> str:

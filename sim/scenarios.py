@@ -533,6 +533,65 @@ def people(
     return scenario
 
 
+#: Why a standing document stays in the inbox: each a third of them.
+STANDING_CAUSES = ("ocr_failed", "number_missing", "amounts_mismatch")
+
+
+def _standing(world: World, truth: dict[int, Truth], count: int) -> None:
+    """``count`` documents in the inbox from the start, weeks old, that nobody will book or fix:
+    the OCR failed, the invoice number is missing, or the amounts do not add up (a third each).
+    Each is first made complete and consistent, then given its one fault."""
+    rng = random.Random(f"{world.config.seed}:standing")
+    now = world.sim.now
+    for n, doc_id in enumerate(world.lucca.add_generated(count)):
+        record = world.lucca.inbox.records[doc_id]
+        document = record.document
+        document.update(completed(document))
+        cause = STANDING_CAUSES[n % len(STANDING_CAUSES)]
+        if cause == "ocr_failed":
+            document["ocrStatus"] = "Failed"
+            record.category = "ocr_failed"
+        elif cause == "number_missing":
+            document["documentNumber"] = None
+            record.category = "incomplete"
+        else:
+            including = document["amountIncludingTaxes"]["includingTaxes"]
+            including["value"] = float(Decimal(str(including["value"])) + Decimal("12.34"))
+            record.category = "amounts_mismatch"
+        _dated_today(document, now, rng, within_days=60)
+        age = rng.uniform(86400, 60 * 86400)
+        _stamped(world, doc_id, age_seconds=age)
+        # Arrived before the week: no morning's fixing reaches them.
+        truth[doc_id] = Truth(arrived=now - age, bookable_at=None, category=record.category)
+
+
+def standing(per_day: int = 500, *, seed: int = 7, count: int = 3000) -> Scenario:
+    """The business week behind ``count`` documents nobody books, with Lucca's faults: what a
+    standing inbox costs every poll, and how uncertain bookings get settled."""
+    scenario = week(per_day, seed=seed, lucca={"fault_rate": 0.05})
+    week_setup = scenario.setup
+
+    def setup(world: World, truth: dict[int, Truth]) -> None:
+        _standing(world, truth, count)
+        week_setup(world, truth)
+        # Lambda replaces execution environments now and then, warm or not (AWS does not say
+        # when): once a day, the poller's next run starts cold.
+        for day in range(7):
+            world.sim.call_at(_paris(world, day, 13), world.poller.retire_instances)
+
+    scenario.name = "standing"
+    scenario.setup = setup
+    scenario.description = (
+        f"{count:,} documents standing in the inbox from the start, never booked (a third each: "
+        "OCR failed, invoice number missing, amounts that do not add up), in front of "
+        + scenario.description
+        + "; 5 % of Lucca requests fail (408, 429, 500, 503, dropped or slow answers, half of "
+        "the lost PUT/book answers after the change was applied); no processor crashes; the "
+        "poller's warm instance is replaced every day at 13:00"
+    )
+    return scenario
+
+
 SCENARIOS: dict[str, Callable[..., Scenario | list[Scenario]]] = {
     "backlog": lambda sizes=(1000, 10000, 100000), seed=7: [
         backlog(size, updates=updates, seed=seed) for size in sizes for updates in (False, True)
@@ -542,6 +601,7 @@ SCENARIOS: dict[str, Callable[..., Scenario | list[Scenario]]] = {
     "outage": lambda seed=7, per_day=500: [outage(per_day, seed=seed)],
     "faults": lambda seed=7, per_day=500: [faults(per_day, seed=seed)],
     "people": lambda seed=7, per_day=500: [people(per_day, seed=seed)],
+    "standing": lambda seed=7, per_day=500: [standing(per_day, seed=seed)],
 }
 
 

@@ -15,7 +15,7 @@ import logging
 import os
 import random
 import sys
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
@@ -140,6 +140,36 @@ class Timed:
         return call
 
 
+class UnitsByInvocation:
+    """DynamoDB's request units charged to each Lambda invocation, by its request id (the name
+    of the task that made the call). A call runs without yielding the virtual clock, so the
+    change of the table's usage counters over one call is that call's own."""
+
+    def __init__(self, target: InMemoryDynamoDB, sim: Simulation) -> None:
+        self._target = target
+        self._sim = sim
+        self.write_units: defaultdict[str, float] = defaultdict(float)
+        self.read_units: defaultdict[str, float] = defaultdict(float)
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._target, name)
+        if not callable(attribute) or name.startswith("_"):
+            return attribute
+        usage = self._target.usage
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            writes, reads = sum(usage.write_units.values()), sum(usage.read_units.values())
+            try:
+                return attribute(*args, **kwargs)
+            finally:
+                task = self._sim.current
+                if task is not None:
+                    self.write_units[task.name] += sum(usage.write_units.values()) - writes
+                    self.read_units[task.name] += sum(usage.read_units.values()) - reads
+
+        return call
+
+
 class LogSink(io.TextIOBase):
     """Where the functions' stdout goes: counted (CloudWatch Logs ingestion), not kept.
     Powertools' EMF lines also name the custom metrics, which CloudWatch bills by name."""
@@ -214,8 +244,9 @@ class World:
         )
         self.secrets = InMemorySecrets()
         latency = self.config.aws_latency
+        self.dynamodb_by_invocation = UnitsByInvocation(self.dynamodb, self.sim)
         self.timed_dynamodb = Timed(
-            self.dynamodb, self.sim, latency.dynamodb, before=self._before_dynamodb
+            self.dynamodb_by_invocation, self.sim, latency.dynamodb, before=self._before_dynamodb
         )
         self.timed_sqs = Timed(self.sqs, self.sim, latency.sqs, after=self._after_sqs)
         self.timed_secrets = Timed(self.secrets, self.sim, latency.secrets)

@@ -1,9 +1,10 @@
 """The inbox poller (``InboxPoller``): which listing may record a booking of ours as done
 (only one of the whole inbox, in one answer, by a real run); what a refused claim is remembered
-for by a warm poller, and when a held, planned or in-progress document is queued again; a
-document pushed onto the next page listed and queued once; every claimed document sent as its
-own message within SQS's limits, or its claim given back when the send fails; the queue target,
-a busy budget and a failed listing ending a run. The simulator's request handling in this
+for by a warm poller, and by the next instance (kept in the ledger), and when a held, planned
+or in-progress document is queued again; a document pushed onto the next page listed and
+queued once; every claimed document sent as its own message within SQS's limits, or its claim
+given back when the send fails; the queue target, a busy budget and a failed listing ending a
+run. The simulator's request handling in this
 process, moto, a fake clock (``tests.harness.World``)."""
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from cleemy_booker.errors import PermanentError
 from cleemy_booker.ledger import Ledger, Status
 from cleemy_booker.listing import ListingStats, iter_inbox
 from cleemy_booker.observability import logger as poller_logger
-from cleemy_booker.poller import STOP_BUDGET, STOP_QUEUE_FULL, InboxPoller, PollReport
+from cleemy_booker.poller import (
+    STOP_BUDGET,
+    STOP_QUEUE_FULL,
+    InboxPoller,
+    PollReport,
+    RefusedClaims,
+)
 from cleemy_booker.processor import BOOK_UNCERTAIN
 from local.lucca_simulator.app import Route
 from tests.clocks import NOW
@@ -300,6 +307,62 @@ def test_a_warm_poller_does_not_ask_again_about_a_claim_refused_until_it_can_be_
     assert (fifth.known, dict(fifth.skipped)) == (0, {"queued": 2})
     world.clock.now = NOW + 3601  # the claim expired: queued again, not remembered forever
     assert warm.run().enqueued == 2
+
+
+def claims_made(ledger: Ledger) -> list[int]:
+    """The documents ``ledger`` is asked to claim (each a conditional write), in order."""
+    made: list[int] = []
+    claim = ledger.states.claim_for_queue
+
+    def recorded(document_id: int, *args: Any, **kwargs: Any) -> Any:
+        made.append(document_id)
+        return claim(document_id, *args, **kwargs)
+
+    ledger.states.claim_for_queue = recorded  # type: ignore[method-assign]
+    return made
+
+
+def test_a_cold_start_claims_a_standing_document_again_only_once_it_changed(
+    world: World,
+) -> None:
+    """The refusals a poller remembers are kept in the ledger: a new instance reads them and
+    makes no conditional write for a held document that did not change, and claims the one
+    that did."""
+    standing, edited = world.add(721), world.add(722)
+    for doc in (standing, edited):
+        held_as_listed(world, doc, "needs_review: a person looks at it")
+    first = world.ledger()
+    assert dict(
+        poller(world, ledger=first, refused=RefusedClaims(store=first.snapshots)).run().skipped
+    ) == {"held": 2}
+    world.clock.now += 300
+    world.app.touch(edited, {"comment": "fixed by a person"}, None)
+    cold = world.ledger()
+    made = claims_made(cold)
+
+    report = poller(world, ledger=cold, refused=RefusedClaims(store=cold.snapshots)).run()
+
+    assert (report.known, report.enqueued) == (1, 1)
+    assert made == [edited]
+
+
+def test_a_cold_start_under_another_configuration_claims_every_held_document_again(
+    world: World,
+) -> None:
+    doc = world.add(723)
+    held_as_listed(world, doc, "over_ceiling: above the ceiling", config="rules-v1")
+    first = world.ledger()
+    poller(
+        world, ledger=first, config="rules-v1", refused=RefusedClaims(store=first.snapshots)
+    ).run()
+    cold = world.ledger()
+    made = claims_made(cold)
+
+    report = poller(
+        world, ledger=cold, config="rules-v2", refused=RefusedClaims(store=cold.snapshots)
+    ).run()
+
+    assert (report.known, report.enqueued, made) == (0, 1, [doc])
 
 
 def test_a_held_document_is_queued_again_when_it_changes_in_lucca_and_only_then(

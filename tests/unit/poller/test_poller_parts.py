@@ -1,7 +1,9 @@
 """The poller's parts alone, each over a fake of the part below it: ``Claims`` (a claim per
 listed document, refusals remembered, a claim given back with the state it replaced) over a
 fake state store, ``QueueSender`` (batches, unsent entries' claims given back) over a fake SQS,
-``Confirmation`` (what a listing must be to prove a booking) over fake stores."""
+``Confirmation`` (what a listing must be to prove a booking) over fake stores, and
+``RefusedClaims`` kept in the ledger (saved by shard, loaded by the next instance) over a fake
+snapshot store."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from cleemy_booker.poller.claims import Claims
 from cleemy_booker.poller.confirmation import Confirmation
 from cleemy_booker.poller.enqueue import QueueSender
 from cleemy_booker.poller.reconciliation import Reconciliation
+from cleemy_booker.poller.refused import SNAPSHOT_NAME
 from tests.factories import raw_item
 
 NOW = 1_790_000_000.0
@@ -302,3 +305,130 @@ def test_a_listing_that_left_documents_unclaimed_vouches_only_for_the_older_ones
     claims.claim(reading(502, created_seconds_ago=100, ocr="Pending"), report, pending)
 
     assert NOW - 201 < claims.known_before(started) < NOW - 200
+
+
+# --- RefusedClaims kept in the ledger, over a fake snapshot store -----------------------------
+
+
+class FakeSnapshots:
+    """``Snapshots``: shards kept as written (a JSON round trip, as the ledger's encoding),
+    each write counted."""
+
+    def __init__(self) -> None:
+        self.shards: dict[int, Any] = {}
+        self.writes: list[int] = []
+
+    def read(self, name: str, shards: int) -> dict[int, Any]:
+        assert name == SNAPSHOT_NAME
+        return {n: json.loads(v) for n, v in self.shards.items() if n < shards}
+
+    def write(self, name: str, shard: int, value: Any) -> bool:
+        self.shards[shard] = json.dumps(value)
+        self.writes.append(shard)
+        return True
+
+
+def refusals(store: FakeSnapshots, config: str = "cfg") -> RefusedClaims:
+    refused = RefusedClaims(store=store, shards=4)
+    refused.forget_all_unless(config)
+    return refused
+
+
+def test_refusals_saved_are_what_the_next_instance_loads() -> None:
+    store = FakeSnapshots()
+    warm = refusals(store)
+    warm.remember(1, "m1", float("inf"))
+    warm.remember(2, "m2", NOW + 7200.7)
+    warm.remember(3, "m3", NOW + 600)  # over before the next save could carry a change: unsaved
+
+    assert warm.save(NOW) == 2  # documents 1 and 2 live in shards 1 and 2
+    cold = refusals(store)
+
+    assert cold.load(NOW + 1) == 2
+    assert cold.still_refused(1, "m1", NOW + 86400)
+    assert cold.still_refused(2, "m2", NOW + 7199)
+    assert not cold.still_refused(2, "m2", NOW + 7200)  # to the second below, never later
+    assert not cold.still_refused(1, "m1-edited", NOW + 1)  # changed: claimed again
+    assert not cold.still_refused(3, "m3", NOW + 1)
+
+
+def test_only_the_shards_with_a_new_lasting_refusal_are_written_at_most_hourly() -> None:
+    store = FakeSnapshots()
+    warm = refusals(store)
+    for document_id in (1, 2, 5):
+        warm.remember(document_id, "m", float("inf"))
+    warm.save(NOW)
+    store.writes.clear()
+
+    assert warm.save(NOW + 3600) == 0  # nothing changed: nothing written
+    warm.remember(5, "m-edited", float("inf"))
+    assert warm.save(NOW + 3900) == 1
+    assert store.writes == [1]  # 5 shares shard 1 with 1; shard 2 stays as it was
+    warm.remember(2, "m-edited", float("inf"))
+    assert warm.save(NOW + 7499) == 0  # within the hour of the last write
+    assert warm.save(NOW + 7500) == 1
+    assert store.writes == [1, 2]
+
+
+def test_an_instance_loads_once_and_keeps_what_it_knows_better() -> None:
+    store = FakeSnapshots()
+    old = refusals(store)
+    old.remember(1, "m1", float("inf"))
+    old.save(NOW)
+    cold = refusals(store)
+    cold.remember(1, "m1-newer", float("inf"))
+
+    cold.load(NOW)
+    store.shards.clear()
+
+    assert cold.still_refused(1, "m1-newer", NOW)
+    assert not cold.still_refused(1, "m1", NOW)
+    assert cold.load(NOW) == 0  # a warm instance does not read again
+
+
+def test_refusals_past_their_time_or_under_another_configuration_are_not_loaded() -> None:
+    store = FakeSnapshots()
+    old = refusals(store, "rules-v1")
+    old.remember(1, "m1", float("inf"))
+    old.remember(2, "m2", NOW + 600)
+    old.save(NOW)
+
+    assert refusals(store, "rules-v2").load(NOW) == 0
+    later = refusals(store, "rules-v1")
+    assert later.load(NOW + 600) == 1
+    assert not later.still_refused(2, "m2", NOW + 600)
+
+
+def test_the_refusals_of_documents_gone_leave_their_shard_at_its_next_write() -> None:
+    store = FakeSnapshots()
+    warm = refusals(store)
+    warm.remember(1, "m1", float("inf"))
+    warm.remember(5, "m5", float("inf"))
+    warm.save(NOW)
+
+    warm.keep_only({5, 9})  # a listing of the whole inbox: 1 is gone
+    warm.remember(9, "m9", float("inf"))
+    assert warm.save(NOW + 3600) == 1
+    cold = refusals(store)
+
+    assert cold.load(NOW + 3600) == 2
+    assert not cold.still_refused(1, "m1", NOW + 3600)
+    assert cold.still_refused(5, "m5", NOW + 3600)
+
+
+def test_a_snapshot_that_cannot_be_read_costs_claims_and_is_read_at_the_next_run() -> None:
+    class Unreachable(FakeSnapshots):
+        def read(self, name: str, shards: int) -> dict[int, Any]:
+            raise OSError("DynamoDB is unreachable")
+
+    store = FakeSnapshots()
+    old = refusals(store)
+    old.remember(1, "m1", float("inf"))
+    old.save(NOW)
+    cold = refusals(store)
+    cold.store = Unreachable()
+
+    assert cold.load(NOW) == 0
+    assert not cold.still_refused(1, "m1", NOW)
+    cold.store = store  # DynamoDB answers again
+    assert cold.load(NOW) == 1

@@ -1,10 +1,14 @@
 """The simulation of the whole pipeline: deterministic, at the template's constants, and as
-unkind as Lambda and SQS are (timeouts kill, redelivery waits for the visibility timeout)."""
+unkind as Lambda and SQS are (timeouts kill, redelivery waits for the visibility timeout); and
+figures of a run counted from ground truth (the poller's own DynamoDB units, the tenant's
+budget, uncertain bookings settled from the ledger's trail)."""
 
 from __future__ import annotations
 
 import json
 
+from cleemy_booker.ledger import BOOK_UNCERTAIN, Ledger, Status
+from sim.figures import _ledger_states, _uncertain_bookings
 from sim.lucca import LatencyModel
 from sim.scenarios import Scenario, backlog, deterministic_json, run
 from sim.template import Template, rate_seconds
@@ -74,3 +78,40 @@ def test_the_poller_runs_on_the_schedule() -> None:
     polls = run(scenario)["figures"]["polls"]
     assert polls["scheduled"] == 3600 // 300 + 1  # at 0, 5, ..., 60 minutes
     assert polls["ran"] == polls["scheduled"] - 1  # the one at 60 min is still running
+
+
+def test_the_poller_s_dynamodb_units_are_its_own_and_a_standing_inbox_figures_as_such() -> None:
+    """The poller's write units come from its own calls (the processor's writes are most of the
+    table's); the tenant's budget and the listing pace are counted from Lucca's request log;
+    no uncertain booking without a lost answer."""
+    result = run(backlog(60, updates=False))
+    figures = result["figures"]
+    poller = figures["pollerDynamodb"]
+    assert poller["coldStarts"] == 1
+    assert 0 < poller["writeUnits"] < figures["usage"]["dynamodbWriteUnits"] / 2
+    assert poller["writeUnitsOfEachColdStart"][0] >= 60  # one claim per listed document
+    budget = figures["tenantBudget"]
+    assert budget["peakMinuteRequests"] <= 50
+    assert 0 < budget["share"] < budget["peakMinuteShare"] <= 1
+    assert figures["listingRequestsPerDay"] > 0
+    assert figures["uncertainBookings"]["held"] == 0
+
+
+def test_uncertain_bookings_are_settled_when_the_ledger_later_records_them_booked() -> None:
+    world = World(WorldConfig())
+    ledger = Ledger(world.dynamodb, "LedgerTable", clock=world.sim.time)  # type: ignore[arg-type]
+    uncertain = [f"{BOOK_UNCERTAIN}: the answer to the book was lost"]
+    for doc in (1, 2):
+        ledger.states.record(doc, Status.HELD, "held", reasons=uncertain)
+    ledger.states.record(3, Status.HELD, "held", reasons=["incomplete: no invoice number"])
+    world.sim.now += 600
+    for doc in (1, 3):
+        ledger.states.record(doc, Status.BOOKED, "booked")
+    world.sim.now += 3000
+    states, _ = _ledger_states(world)
+
+    figure = _uncertain_bookings(world, states)
+
+    assert (figure["held"], figure["settled"], figure["unsettled"]) == (2, 1, 1)
+    assert figure["waitSeconds"]["max"] == 600
+    assert figure["unsettledAgesSeconds"] == [3600]

@@ -397,7 +397,7 @@ def test_a_retry_after_longer_than_the_time_left_is_not_waited_out(
     assert "no time left to retry" in report.stopped_because
 
 
-def test_a_warm_instance_does_not_ask_again_for_a_claim_refused_before(
+def test_neither_a_warm_nor_a_cold_instance_asks_again_for_a_claim_refused_before(
     stack: Stack, clock: FakeClock
 ) -> None:
     runtime = poller_runtime(stack, clock, CannedLucca(inbox(501)))
@@ -410,7 +410,7 @@ def test_a_warm_instance_does_not_ask_again_for_a_claim_refused_before(
 
     assert (first.skipped, first.known) == ({"held": 1}, 0)
     assert (second.skipped, second.known) == ({}, 1)  # remembered: no conditional write
-    assert (cold.skipped, cold.known) == ({"held": 1}, 0)  # a new instance asks the ledger
+    assert (cold.skipped, cold.known) == ({}, 1)  # read from the ledger's snapshot
 
 
 def test_a_booked_document_still_listed_past_the_listing_freshness_is_a_discrepancy(

@@ -5,7 +5,8 @@ DynamoDB table (its items: ``items``).
 ``table.LedgerTable``: the one wrapper over the table; one store per aggregate over it
 (``states.DocumentStates``: claims for the queue and the state each decision writes;
 ``queries.LedgerQueries``; ``numbers.InvoiceNumbers``: invoice-number claims;
-``markers.Markers``: forward-only marks and discrepancies; ``leases.Leases``);
+``markers.Markers``: forward-only marks and discrepancies; ``leases.Leases``;
+``snapshots.Snapshots``: what an instance remembers, kept for the next one);
 ``stores.Ledger``: the stores, made together over one client.
 """
 
@@ -31,6 +32,7 @@ from .records import (
     Status,
     booking_trail,
 )
+from .snapshots import Snapshots
 from .states import DocumentStates
 from .stores import Ledger
 from .table import LedgerTable
@@ -54,6 +56,7 @@ __all__ = [
     "LedgerQueries",
     "LedgerTable",
     "Markers",
+    "Snapshots",
     "Status",
     "booking_trail",
 ]

@@ -1,6 +1,6 @@
 """The ledger's items: their keys, and how a state item is read and written.
 
-One DynamoDB table, eight kinds of item:
+One DynamoDB table, nine kinds of item:
 
 * ``doc#{id}`` / ``state`` — the document's current status. The poller claims a document here
   before queueing it (a conditional write), so overlapping scheduled runs never queue it twice
@@ -31,11 +31,15 @@ One DynamoDB table, eight kinds of item:
   value, a route answering differently), in the status index as ``NOVELTY`` by when it was
   first seen, with an example and a document that carried it; written once, kept (a handful of
   items, and the record of when Lucca changed).
+* ``snapshot#{name}`` / ``shard#{n}`` — what an instance remembers, kept for the next one (the
+  poller's refused claims), a fixed number of small compressed items rewritten in place;
+  outside the status index (``snapshots``).
 
 Attribute values are written as the low-level client takes them (``{"S": ...}``), not through
-boto3's ``TypeSerializer``: every value here is a string or an integer (ids, epoch seconds),
-its twin, ``TypeDeserializer``, hands integers back as ``Decimal``, the serializer refuses floats,
-and each conditional write's values sit next to the expression that reads them.
+boto3's ``TypeSerializer``: every value here is a string or an integer (ids, epoch seconds;
+a snapshot's shard is bytes), its twin, ``TypeDeserializer``, hands integers back as
+``Decimal``, the serializer refuses floats, and each conditional write's values sit next to the
+expression that reads them.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from .leases import Leases
 from .markers import Markers
 from .numbers import InvoiceNumbers
 from .queries import LedgerQueries
+from .snapshots import Snapshots
 from .states import DocumentStates
 from .table import RETENTION_DAYS, LedgerTable
 
@@ -21,7 +22,7 @@ class Ledger:
     """The ledger table's stores, made once over one client: each part of the domain is handed
     the stores it uses (the poller's claims ``states``; the processor's booking ``states`` and
     ``numbers``, and ``queries`` for a run of documents gone; the digest ``queries`` and
-    ``markers``; the poller's lease ``leases``)."""
+    ``markers``; the poller's lease ``leases`` and its remembered refusals ``snapshots``)."""
 
     def __init__(
         self,
@@ -42,6 +43,8 @@ class Ledger:
         self.markers = Markers(self.db)
         #: Who may run alone (one poller at a time).
         self.leases = Leases(self.db)
+        #: What an instance remembers, kept for the next one (the poller's refused claims).
+        self.snapshots = Snapshots(self.db)
 
     @property
     def table(self) -> str:

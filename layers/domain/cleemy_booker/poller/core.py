@@ -81,7 +81,8 @@ class InboxPoller:
         pending: list[tuple[int, str]] = []
         seen: set[int] = set()
         sent_before = sum(self.client.requests_sent.values())
-        self.refused.forget_all_unless(self.config)
+        self.refused.forget_all_unless(self._refusals_basis())
+        self.refused.load(started)  # a cold start: the refusals the last instance left
         room = parts.queue.room(report)
         try:
             if room is not None and room <= 0:
@@ -109,6 +110,9 @@ class InboxPoller:
                 report.invalid_items = stats.invalid_items
                 report.stopped_because = stats.stopped_because
                 report.requests = sum(self.client.requests_sent.values()) - sent_before
+        if failure is None and saw_whole_inbox(report, stats):
+            self.refused.keep_only(seen)
+        self.refused.save(self.clock())
         if failure is not None:
             raise failure
         if parts.confirmation.one_snapshot(report, stats):
@@ -121,6 +125,11 @@ class InboxPoller:
             known_before = parts.claims.known_before(started)
             self.ledger.markers.mark_listing_complete(self.listing_name, known_before)
         return report
+
+    def _refusals_basis(self) -> str:
+        """What a refusal holds under: the configuration holds were decided under, and what
+        the claim's condition reads besides (a dry run's plans, the claim's time)."""
+        return f"{self.config}|dry_run={self.dry_run}|claim={self.claim_ttl_seconds}"
 
     def _compose(self) -> _RunParts:
         """This run's parts, each handed only what it uses."""

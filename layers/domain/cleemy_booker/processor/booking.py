@@ -184,9 +184,9 @@ def _not_gone_after_all(
     """Why a 404 here is a failure rather than a person's move, if it is.
 
     A bare id the ledger never saw: no listing of ours showed the document (a replay by hand
-    of an id Lucca does not know). Found gone before and listed again since: Lucca lists it, yet answers 404 about it,
-    so the 404 is about the route (a tenant serving no read of one document), not about the
-    document; recording it gone again would loop on every poll."""
+    of an id Lucca does not know). Found gone before and listed again since: Lucca lists it,
+    yet answers 404 about it, so the 404 is about the route (a tenant serving no read of one
+    document), not about the document; recording it gone again would loop on every poll."""
     if state is None and not listed:
         return f"unknown to Lucca and to the ledger: {_failure_reason(error)}"
     if state is not None and state.gone_times and state.status is Status.QUEUED:

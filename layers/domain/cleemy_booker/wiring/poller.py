@@ -51,8 +51,9 @@ class PollerRuntime(LuccaRuntime):
             retention_days=settings.ledger_retention_days,
             clock=self.clock.time,
         )
-        #: Refused claims, remembered while this instance is warm (see ``RefusedClaims``).
-        self.refused = RefusedClaims()
+        #: Refused claims, remembered while this instance is warm and kept in the ledger for
+        #: the next instance (see ``RefusedClaims``).
+        self.refused = RefusedClaims(store=self.ledger.snapshots)
         #: What Lucca sent that is new, recorded already (see ``NoveltyLog``): kept while warm.
         self.novelties_known: set[str] = set()
         #: Where the sweep of Lucca's booked documents stands (see ``Settling``): kept while warm.
