@@ -794,9 +794,11 @@ def test_a_document_whose_instance_died_is_taken_up_once_that_invocation_is_over
 # --- the settings that reach the processor ---------------------------------------------------
 
 
-def test_a_hold_records_the_settings_recheck_time_and_configuration(world: World) -> None:
-    """MAX_AUTO_AMOUNT holds a 120 EUR invoice; it is looked at again HELD_RECHECK_SECONDS
-    later, on the fake clock, and once the configuration it was held under changes."""
+def test_a_hold_over_the_ceiling_is_looked_at_again_once_the_configuration_changes(
+    world: World,
+) -> None:
+    """MAX_AUTO_AMOUNT holds a 120 EUR invoice: a new configuration re-opens it, time does not
+    (nothing in the document or the ceiling moves with the clock)."""
     doc = world.add(740, **COMPLETE)
     env = {"MAX_AUTO_AMOUNT": "100", "HELD_RECHECK_SECONDS": "600"}
 
@@ -805,8 +807,33 @@ def test_a_hold_records_the_settings_recheck_time_and_configuration(world: World
     assert result["outcome"] == "held"
     assert [reason.split(":")[0] for reason in result["reasons"]] == ["above_ceiling"]
     item = state_item(world, doc)
-    assert item["recheckAt"] == {"N": str(int(NOW + 600))}
+    assert "recheckAt" not in item
     assert item["configVersion"] == {"S": decision_config(settings_of(world, **env))}
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason", "rechecked"),
+    [
+        ({"documentDate": "2099-01-01", "dueDate": "2099-02-01"}, "date_in_future", True),
+        ({"documentNumber": None}, "missing_field", False),
+    ],
+)
+def test_only_a_hold_time_can_lift_is_looked_at_again_after_the_recheck_time(
+    world: World, changes: dict[str, Any], reason: str, rechecked: bool
+) -> None:
+    """A date in the future stops being one with time: looked at again HELD_RECHECK_SECONDS
+    later, on the fake clock. A missing number does not come with time: only a change in
+    Lucca re-opens it."""
+    doc = world.add(742, **{**COMPLETE, **changes})
+
+    result = started(world, HELD_RECHECK_SECONDS="600").handle_record(
+        world.listed(doc).model_dump_json(), "m-1"
+    )
+
+    assert result["outcome"] == "held"
+    assert reason in [held.split(":")[0] for held in result["reasons"]]
+    item = state_item(world, doc)
+    assert item.get("recheckAt") == ({"N": str(int(NOW + 600))} if rechecked else None)
 
 
 @pytest.mark.parametrize(("age", "requests"), [(30, ["book"]), (120, ["get", "book"])])

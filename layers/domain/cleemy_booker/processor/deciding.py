@@ -40,6 +40,16 @@ class Deciding:
         return review(item, outcome, self.gate, today=today)
 
 
+#: Hold reasons time can lift with nothing changed in the document: a date that was in the
+#: future, a duplicate whose other document went away, a rule that reads something else (a
+#: lookup, today's date). Every other reason is in the document itself (a missing number,
+#: amounts that do not add up, an OCR that failed): only a change in Lucca (a new
+#: ``modifiedAt``) or a new configuration can lift it, and both re-open the hold already. A
+#: standing inbox of such documents looked at every few hours would fill the queue and the
+#: ledger for nothing.
+LIFTED_BY_TIME = frozenset({"date_in_future", "duplicate_number", "rule_failed"})
+
+
 @dataclass
 class Verdicts:
     """What the ledger records when a document is not booked: each one a state and an event."""
@@ -53,8 +63,8 @@ class Verdicts:
     config: str
 
     def hold(self, decision: Decision) -> ProcessResult:
-        """Record a hold; a change in Lucca re-opens it, and time and a new configuration do
-        unless the decision says they cannot help."""
+        """Record a hold; a change in Lucca re-opens it, a new configuration too unless the
+        decision says it cannot help, and time when a reason is one time can lift."""
         item = decision.item
         texts = [f"{r.code}: {r.message}" for r in decision.reasons]
         self.states.record(
@@ -64,7 +74,7 @@ class Verdicts:
             modified_at=modified_at_of(item),
             reasons=texts,
             detail=decision.ledger_detail(),
-            recheck_at=self.clock() + self.held_recheck_seconds if decision.recheck else None,
+            recheck_at=self.clock() + self.held_recheck_seconds if _rechecked(decision) else None,
             config=(self.config or None) if decision.reconsider else None,
             summary=summarize(item),
         )
@@ -128,3 +138,8 @@ def uncertain_message(document_id: int, error: PermanentError) -> str:
         "check in Lucca whether it is booked before booking it by hand; its invoice number "
         "stays claimed"
     )
+
+
+def _rechecked(decision: Decision) -> bool:
+    """The hold is looked at again after ``held_recheck_seconds`` although nothing changed."""
+    return decision.recheck and any(r.code in LIFTED_BY_TIME for r in decision.reasons)
