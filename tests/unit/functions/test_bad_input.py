@@ -195,7 +195,7 @@ def test_an_unknown_document_is_dead_lettered_at_once_and_the_batch_goes_on(
     assert_booked_once(sim, stack, good)
     letter = letters_by_document(stack)[999_999]
     assert letter["errorType"] == "NotFoundError"
-    assert letter["failureReason"].startswith("not in the inbox: get -> 404")
+    assert letter["failureReason"].startswith("unknown to Lucca and to the ledger: get -> 404")
     state = Ledger(stack.dynamodb, stack.ledger_table).states.state(999_999)
     assert state is not None
     assert state.status is Status.FAILED
@@ -232,11 +232,13 @@ def test_a_document_we_booked_is_not_booked_again_nor_asked_about(
 
 
 @pytest.mark.parametrize("listed", [True, False], ids=["listed message", "bare message"])
-def test_a_document_booked_by_someone_else_is_dead_lettered_not_claimed(
+def test_a_document_booked_by_someone_else_is_never_booked_again_nor_recorded_booked(
     monkeypatch: pytest.MonkeyPatch, sim: Simulator, stack: Stack, listed: bool
 ) -> None:
     """Booked in Lucca while its message waited: not booked again, and not recorded as booked
-    by us; it goes to the DLQ saying it is no longer in the inbox. The rest goes through."""
+    by us. Listed by our poller: recorded gone (a person's move, no dead letter). A bare id no
+    listing of ours showed (a message sent by hand): dead-lettered as unknown. The rest goes
+    through."""
     with handlers_env(monkeypatch, stack, sim) as (poller, processor):
         if listed:
             poller.lambda_handler({}, FakeLambdaContext(300))
@@ -249,12 +251,17 @@ def test_a_document_booked_by_someone_else_is_dead_lettered_not_claimed(
     document = sim.document(taken)
     assert document is not None
     assert (document["bookings"], document["bookAttempts"]) == (1, 2 if listed else 1)
-    letter = letters_by_document(stack)[taken]
-    assert letter["failureReason"].startswith("not in the inbox: ")
-    assert letter["errorType"] == "NotFoundError"
     state = Ledger(stack.dynamodb, stack.ledger_table).states.state(taken)
     assert state is not None
-    assert state.status is Status.FAILED
+    if listed:
+        assert state.status is Status.GONE
+        assert state.reasons[0].startswith("not_in_inbox: book -> 404")
+        assert taken not in letters_by_document(stack)
+    else:
+        assert state.status is Status.FAILED
+        letter = letters_by_document(stack)[taken]
+        assert letter["failureReason"].startswith("unknown to Lucca and to the ledger: ")
+        assert letter["errorType"] == "NotFoundError"
     assert_booked_once(sim, stack, *ready_ids(sim)[1:])
 
 
@@ -426,7 +433,7 @@ def test_a_document_gone_from_the_inbox_is_never_recorded_as_booked(
     monkeypatch: pytest.MonkeyPatch, sim: Simulator, stack: Stack
 ) -> None:
     """Deleted in Lucca while its listed message waited: the book call and the check both say
-    404. Nothing of ours booked it, so the ledger must not say BOOKED."""
+    404. Nothing of ours booked it, so the ledger must not say BOOKED: it says gone."""
     gone, *good = ready_ids(sim)
     with scripted(monkeypatch) as lucca, handlers_env(monkeypatch, stack, sim) as (poller, proc):
         poller.lambda_handler({}, FakeLambdaContext(300))
@@ -437,9 +444,9 @@ def test_a_document_gone_from_the_inbox_is_never_recorded_as_booked(
 
     state = Ledger(stack.dynamodb, stack.ledger_table).states.state(gone)
     assert state is not None
-    assert state.status is Status.FAILED
-    letter = letters_by_document(stack)[gone]
-    assert letter["failureReason"].startswith("not in the inbox: book -> 404")
+    assert state.status is Status.GONE  # a person's move: recorded, not dead-lettered
+    assert state.reasons[0].startswith("not_in_inbox: book -> 404")
+    assert gone not in letters_by_document(stack)
     assert_booked_once(sim, stack, *good)
 
 
