@@ -373,35 +373,35 @@ def _poller_dynamodb(world: World) -> dict[str, Any]:
 
 
 def _uncertain_bookings(world: World, states: dict[int, dict[str, Any]]) -> dict[str, Any]:
-    """Documents ever held ``book_uncertain`` (a book whose answer was lost), from the ledger's
-    trail: settled once later recorded BOOKED, with the wait from the first such hold; the
-    rest still waiting at the end, with their ages."""
-    trail: dict[int, list[tuple[float, str, str]]] = {}
+    """Bookings a lost answer left uncertain, from the ledger's trail: documents held
+    ``book_uncertain``, and ``BOOKING`` marks a listing or Lucca's booked documents confirmed
+    (``confirmedBy``) with no hold in between. Settled once recorded BOOKED, with the wait from
+    the first such hold (or from the mark); the rest still waiting at the end, with their ages."""
+    trail: dict[int, list[tuple[float, str, str, bool]]] = {}
     for item in world.dynamodb.items("LedgerTable"):
         if not item["pk"]["S"].startswith("doc#") or not item["sk"]["S"].startswith("event#"):
             continue
         detail = json.loads(item["detail"]["S"])
         reasons = json.dumps(detail.get("reasons", []))
         trail.setdefault(int(item["documentId"]["N"]), []).append(
-            (_epoch(item["at"]["S"]), str(detail.get("status")), reasons)
+            (_epoch(item["at"]["S"]), str(detail.get("status")), reasons, "confirmedBy" in detail)
         )
     waits, ages = [], []
     for doc_id, events in trail.items():
         events.sort()
-        held = next(
-            (at for at, status, why in events if status == "HELD" and "book_uncertain" in why),
-            None,
-        )
-        if held is None:
+        since = _uncertain_since(events)
+        if since is None:
             continue
-        booked = next((at for at, status, _ in events if status == "BOOKED" and at >= held), None)
+        booked = next(
+            (at for at, status, _, _ in events if status == "BOOKED" and at >= since), None
+        )
         state = states.get(doc_id)
         if booked is None and state is not None and state["status"]["S"] == "BOOKED":
             booked = _epoch(state["updatedAt"]["S"])  # the state moved; its event came later
         if booked is None:
-            ages.append(world.sim.now - held)
+            ages.append(world.sim.now - since)
         else:
-            waits.append(booked - held)
+            waits.append(booked - since)
     return {
         "held": len(waits) + len(ages),
         "settled": len(waits),
@@ -409,6 +409,18 @@ def _uncertain_bookings(world: World, states: dict[int, dict[str, Any]]) -> dict
         "unsettled": len(ages),
         "unsettledAgesSeconds": [round(a, 1) for a in sorted(ages, reverse=True)[:20]],
     }
+
+
+def _uncertain_since(events: list[tuple[float, str, str, bool]]) -> float | None:
+    """When the document's booking became uncertain: its first ``book_uncertain`` hold, or
+    the ``BOOKING`` mark a confirmation (not the processor's own 2xx) settled."""
+    for index, (at, status, why, confirmed) in enumerate(events):
+        if status == "HELD" and "book_uncertain" in why:
+            return at
+        if status == "BOOKED" and confirmed:
+            marks = [when for when, was, _, _ in events[:index] if was == "BOOKING"]
+            return marks[-1] if marks else at
+    return None
 
 
 def _iso(epoch: float) -> str:

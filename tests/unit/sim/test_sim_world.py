@@ -115,3 +115,23 @@ def test_uncertain_bookings_are_settled_when_the_ledger_later_records_them_booke
     assert (figure["held"], figure["settled"], figure["unsettled"]) == (2, 1, 1)
     assert figure["waitSeconds"]["max"] == 600
     assert figure["unsettledAgesSeconds"] == [3600]
+
+
+def test_a_booking_mark_confirmed_without_a_hold_counts_as_uncertain_from_the_mark() -> None:
+    """A lost answer the next attempt never reached: the mark stays until a listing (or Lucca's
+    booked documents) confirms it; the wait runs from the mark. A 2xx of our own is certain."""
+    world = World(WorldConfig())
+    ledger = Ledger(world.dynamodb, "LedgerTable", clock=world.sim.time)  # type: ignore[arg-type]
+    for doc in (1, 2):
+        ledger.states.record(doc, Status.BOOKING, "booking")
+    world.sim.now += 900
+    ledger.states.record(2, Status.BOOKED, "booked")  # the processor's own answer
+    marked = ledger.states.state(1)
+    assert marked is not None
+    assert ledger.states.confirm_booked(marked, detail={"confirmedBy": "absent from a listing"})
+    states, _ = _ledger_states(world)
+
+    figure = _uncertain_bookings(world, states)
+
+    assert (figure["held"], figure["settled"], figure["unsettled"]) == (1, 1, 0)
+    assert figure["waitSeconds"]["max"] == 900
