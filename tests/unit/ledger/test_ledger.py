@@ -870,3 +870,18 @@ def test_each_time_a_document_is_found_gone_is_counted_and_kept_through_claims(
     assert (state.status, state.gone_times) == (Status.QUEUED, 1)
     ledger.states.record(1, Status.GONE, "gone", reasons=["not_in_inbox: 404"])
     assert ledger.states.state(1).gone_times == 2  # type: ignore[union-attr]
+
+
+def test_a_redelivered_documents_claim_is_renewed_only_while_it_is_the_queues(
+    ledger: Ledger,
+) -> None:
+    ledger.states.claim_for_queue(1, "m1", now=NOW, ttl_seconds=3600)
+
+    assert ledger.states.renew_claim(1, until=NOW + 3000 + 3600)
+    assert not ledger.states.renew_claim(1, until=NOW + 600)  # already runs longer
+    assert ledger.states.state(1).queued_until == NOW + 6600  # type: ignore[union-attr]
+    assert not ledger.states.claim_for_queue(1, "m1", now=NOW + 3601, ttl_seconds=3600).claimed
+
+    ledger.states.record(1, Status.HELD, "held", reasons=["missing_field: x"])
+    assert not ledger.states.renew_claim(1, until=NOW + 9999)  # decided: no claim to renew
+    assert not ledger.states.renew_claim(2, until=NOW + 9999)  # never claimed

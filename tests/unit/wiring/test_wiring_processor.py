@@ -333,6 +333,21 @@ def test_a_superseded_copy_is_not_remembered_and_the_newer_message_is_decided(
     assert world.bookings(doc) == (1, 1)
 
 
+@pytest.mark.parametrize(("delivery", "renewed"), [(1, False), (2, True)])
+def test_a_redelivered_message_renews_its_documents_claim(
+    world: World, delivery: int, renewed: bool
+) -> None:
+    """SQS delivers a message up to MAX_RECEIVE_COUNT times, a visibility timeout apart: the
+    claim the poller took must not lapse meanwhile, or the document is queued twice."""
+    doc = world.add(709, documentNumber=None, **COMPLETE)  # held: decided with no request
+    world.ledger().states.claim_for_queue(doc, "", now=NOW - 3000, ttl_seconds=3600)  # 600 s left
+
+    started(world).handle_record(bare(doc), "m-1", delivery)
+
+    until = state_item(world, doc)["queuedUntil"]["N"]
+    assert int(until) == (NOW + 3600 if renewed else NOW + 600)
+
+
 def test_a_dry_run_delivered_again_is_decided_again(world: World) -> None:
     doc = world.add(707, **COMPLETE)
     runtime = started(world, DRY_RUN="true")

@@ -187,6 +187,22 @@ class DocumentStates:
             ExpressionAttributeValues={":queued": {"S": Status.QUEUED}, ":m": {"S": modified_at}},
         )
 
+    def renew_claim(self, document_id: int, *, until: float) -> bool:
+        """A message delivered again (its last attempt failed or died) is still on its way:
+        its claim, if it is still the queue's, runs until ``until`` from now, so the poller
+        does not queue the document a second time while this one is redelivered. Nothing when
+        the document moved on (decided, booked) or the claim already runs longer."""
+        return self._db.update_if(
+            Key=_doc_key(document_id),
+            UpdateExpression="SET queuedUntil = :until",
+            ConditionExpression="#s = :queued AND queuedUntil < :until",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":queued": {"S": Status.QUEUED},
+                ":until": {"N": str(int(until))},
+            },
+        )
+
     def extend_claim(self, document_id: int, *, until: float) -> None:
         """A deferred document is still queued: keep the poller from queueing it again."""
         self._db.client.update_item(

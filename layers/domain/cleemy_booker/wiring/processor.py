@@ -48,6 +48,9 @@ from .shared import (
 MAX_SQS_DELAY = 900
 #: A document another instance is processing right now is looked at again after this.
 IN_PROGRESS_DELAY = 30
+#: A redelivered document's claim runs this long from its latest delivery (the poller's own
+#: claim time, ``CLAIM_TTL_SECONDS``): it is on its way for as long as SQS delivers it.
+CLAIM_RENEWAL_SECONDS = 3600
 
 
 class _NotCached(Exception):
@@ -149,6 +152,12 @@ class ProcessorRuntime(LuccaRuntime):
         logger.append_keys(document_id=message.documentId)
         if self.time_left() < self.settings.stop_margin_seconds:
             return self._defer(message, "not enough time left in this invocation", 1)
+        if receive_count > 1:
+            # Redelivered: the poller's claim must outlive the message, however many times SQS
+            # delivers it (up to MAX_RECEIVE_COUNT visibility timeouts, an hour by default).
+            self.ledger.states.renew_claim(
+                message.documentId, until=self.clock.time() + CLAIM_RENEWAL_SECONDS
+            )
         try:
             with self.client.until(
                 deadline_from(self.time_left, self.settings.stop_margin_seconds, self.clock)
