@@ -389,13 +389,13 @@ def _uncertain_bookings(world: World, states: dict[int, dict[str, Any]]) -> dict
     waits, ages = [], []
     for doc_id, events in trail.items():
         events.sort()
-        since = _uncertain_since(events)
+        state = states.get(doc_id)
+        since = _uncertain_since(events, state)
         if since is None:
             continue
         booked = next(
             (at for at, status, _, _ in events if status == "BOOKED" and at >= since), None
         )
-        state = states.get(doc_id)
         if booked is None and state is not None and state["status"]["S"] == "BOOKED":
             booked = _epoch(state["updatedAt"]["S"])  # the state moved; its event came later
         if booked is None:
@@ -411,15 +411,21 @@ def _uncertain_bookings(world: World, states: dict[int, dict[str, Any]]) -> dict
     }
 
 
-def _uncertain_since(events: list[tuple[float, str, str, bool]]) -> float | None:
-    """When the document's booking became uncertain: its first ``book_uncertain`` hold, or
-    the ``BOOKING`` mark a confirmation (not the processor's own 2xx) settled."""
+def _uncertain_since(
+    events: list[tuple[float, str, str, bool]], state: dict[str, Any] | None
+) -> float | None:
+    """When the document's booking became uncertain: its first ``book_uncertain`` hold, the
+    ``BOOKING`` mark a confirmation (not the processor's own 2xx) settled, or the mark a
+    document still sits in at the end (nothing settled it)."""
     for index, (at, status, why, confirmed) in enumerate(events):
         if status == "HELD" and "book_uncertain" in why:
             return at
         if status == "BOOKED" and confirmed:
             marks = [when for when, was, _, _ in events[:index] if was == "BOOKING"]
             return marks[-1] if marks else at
+    if state is not None and state["status"]["S"] == "BOOKING":
+        marks = [when for when, was, _, _ in events if was == "BOOKING"]
+        return marks[-1] if marks else None
     return None
 
 

@@ -135,3 +135,18 @@ def test_a_booking_mark_confirmed_without_a_hold_counts_as_uncertain_from_the_ma
 
     assert (figure["held"], figure["settled"], figure["unsettled"]) == (1, 1, 0)
     assert figure["waitSeconds"]["max"] == 900
+
+
+def test_a_booking_mark_nothing_settled_is_an_uncertain_booking_left_waiting() -> None:
+    """A mark no listing and no booked document confirmed: uncertain at the end, aged from the
+    mark (it is not stuck in the inbox: Lucca booked it, the ledger does not know)."""
+    world = World(WorldConfig())
+    ledger = Ledger(world.dynamodb, "LedgerTable", clock=world.sim.time)  # type: ignore[arg-type]
+    ledger.states.record(1, Status.BOOKING, "booking")
+    world.sim.now += 7200
+    states, _ = _ledger_states(world)
+
+    figure = _uncertain_bookings(world, states)
+
+    assert (figure["held"], figure["settled"], figure["unsettled"]) == (1, 0, 1)
+    assert figure["unsettledAgesSeconds"] == [7200]
