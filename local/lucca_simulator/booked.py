@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from .clock import format_ticks, paris_offset, parse_timestamp
-from .listing import QueryError
+from .listing import QueryError, parse_fields_root, parse_int
 
 #: Lucca's conformity states of a booked document (published on the invoice's reference).
 CONFORMITY_STATES = (
@@ -87,15 +87,13 @@ def parse_booked_query(
     for name in params:
         if name not in SUPPORTED_PARAMETERS:
             raise QueryError(name, f"'{name}' is not a supported filter of this endpoint.")
-    with_count = any(v.strip() == "count" for v in params.get("fields.root", []))
-    if params.get("fields.root") and not with_count:
-        raise QueryError("fields.root", "fields.root only supports 'count'.")
-    limit = _integer(params, "limit", default_limit)
+    with_count = parse_fields_root(params.get("fields.root"))
+    limit = parse_int(params, "limit", default_limit)
     if not 0 <= limit <= max_limit:
         raise QueryError("limit", f"limit must be between 0 and {max_limit}.")
     if limit == 0 and not with_count:
         raise QueryError("limit", "limit=0 only asks for the count: add fields.root=count.")
-    page = _integer(params, "page", 1)
+    page = parse_int(params, "page", 1)
     if page < 1:
         raise QueryError("page", "page starts at 1.")
     query = BookedQuery(limit=limit, page=page, with_count=with_count)
@@ -105,16 +103,6 @@ def parse_booked_query(
         for value in params.get(name, []):
             query.predicates.append(_states(name, kind, value))
     return query
-
-
-def _integer(params: dict[str, list[str]], name: str, default: int) -> int:
-    values = params.get(name)
-    if not values:
-        return default
-    try:
-        return int(values[-1])
-    except ValueError:
-        raise QueryError(name, f"{name} must be an integer.") from None
 
 
 def _created_from(value: str) -> Predicate:

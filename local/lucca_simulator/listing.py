@@ -46,13 +46,13 @@ def parse_list_query(params: dict[str, list[str]], default_limit: int, max_limit
     for name in params:
         if name not in SUPPORTED_PARAMETERS:
             raise QueryError(name, f"'{name}' is not a supported filter of this endpoint.")
-    with_count = _parse_fields_root(params.get("fields.root"))
-    limit = _parse_int(params, "limit", default_limit)
+    with_count = parse_fields_root(params.get("fields.root"))
+    limit = parse_int(params, "limit", default_limit)
     if not 0 <= limit <= max_limit:
         raise QueryError("limit", f"limit must be between 0 and {max_limit}.")
     if limit == 0 and not with_count:
         raise QueryError("limit", "limit=0 only asks for the count: add fields.root=count.")
-    page = _parse_int(params, "page", 1)
+    page = parse_int(params, "page", 1)
     if page < 1:
         raise QueryError("page", "page starts at 1.")
     query = ListQuery(limit=limit, page=page, with_count=with_count)
@@ -68,7 +68,7 @@ def parse_list_query(params: dict[str, list[str]], default_limit: int, max_limit
     return query
 
 
-def _parse_fields_root(values: list[str] | None) -> bool:
+def parse_fields_root(values: list[str] | None) -> bool:
     if not values:
         return False
     for value in values:
@@ -77,7 +77,7 @@ def _parse_fields_root(values: list[str] | None) -> bool:
     return True
 
 
-def _parse_int(params: dict[str, list[str]], name: str, default: int) -> int:
+def parse_int(params: dict[str, list[str]], name: str, default: int) -> int:
     values = params.get(name)
     if not values:
         return default

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -74,17 +75,27 @@ class Confirmation:
                 "was": state.status.value,
                 "wasReasons": list(state.reasons),
             }
-            try:
-                confirmed = self.states.confirm_booked(state, detail=detail)
-            except ClientError:
-                logger.warning("booking not confirmed", exc_info=True)
-                continue
-            if confirmed:
-                report.confirmed.append(state.document_id)
+            if record_confirmed(self.states, state, detail, report):
                 logger.info(
                     "booking confirmed by the listing",
                     extra={"documentId": state.document_id, "was": state.status.value},
                 )
+
+
+def record_confirmed(
+    states: DocumentStates, state: DocumentState, detail: dict[str, Any], report: PollReport
+) -> bool:
+    """Record a possible booking as booked on the evidence ``detail`` names, if its state is
+    still the one read; True when it was (the run's report counts it). A ledger that cannot be
+    written to now leaves it for the next run."""
+    try:
+        confirmed = states.confirm_booked(state, detail=detail)
+    except ClientError:
+        logger.warning("booking not confirmed", exc_info=True)
+        return False
+    if confirmed:
+        report.confirmed.append(state.document_id)
+    return confirmed
 
 
 def saw_whole_inbox(report: PollReport, stats: ListingStats) -> bool:

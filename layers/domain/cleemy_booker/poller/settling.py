@@ -69,6 +69,7 @@ from ..errors import LuccaError
 from ..ledger import DocumentState, DocumentStates, DocumentSummary, LedgerQueries, Status
 from ..models import BookedDocument, attachment_file_ids
 from ..observability import logger
+from .confirmation import record_confirmed
 from .report import PollReport
 
 #: A sweep at most this often: an uncertain booking is rare and waits for a person anyway; a
@@ -218,13 +219,7 @@ class Settling:
             "was": state.status.value,
             "wasReasons": list(state.reasons),
         }
-        try:
-            confirmed = self.states.confirm_booked(state, detail=detail)
-        except ClientError:
-            logger.warning("booking not confirmed", exc_info=True)
-            return
-        if confirmed:
-            report.confirmed.append(state.document_id)
+        if record_confirmed(self.states, state, detail, report):
             report.settled[proof] += 1
             logger.info(
                 "booking confirmed by Lucca's booked documents",
