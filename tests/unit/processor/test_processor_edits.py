@@ -9,7 +9,7 @@ request more than the PUT and the book, a document booked as it is costs its boo
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -475,3 +475,16 @@ def test_a_copy_older_than_what_the_ledger_holds_is_superseded_and_costs_nothing
 def epoch_now() -> float:
     """Now, as the ledger's claims take it (epoch seconds)."""
     return datetime.now(UTC).timestamp()
+
+
+def test_a_ledger_stamp_without_an_offset_still_compares_with_the_copys(lucca: Lucca) -> None:
+    """Lucca writes offsets; a version stored without one (read as UTC) must not make the
+    comparison of versions fail."""
+    doc = lucca.add(502, documentNumber=None)
+    message = lucca.listed(doc)
+    assert message.item is not None
+    assert message.item.changed_at is not None
+    later = message.item.changed_at.astimezone(UTC).replace(tzinfo=None) + timedelta(minutes=5)
+    lucca.ledger.states.claim_for_queue(doc, later.isoformat(), now=epoch_now(), ttl_seconds=3600)
+
+    assert lucca.processor().process(message).outcome == "superseded"

@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ..budget import BudgetBusy
 from ..client import LuccaClient
@@ -182,7 +182,7 @@ def _listed_since(state: DocumentState | None, item: InboxItem) -> bool:
     if state is None or not state.listed_newer:
         return False
     copy = item.changed_at
-    return copy is None or datetime.fromisoformat(state.listed_newer) > copy
+    return copy is None or _utc(datetime.fromisoformat(state.listed_newer)) > _utc(copy)
 
 
 def _superseded(state: DocumentState | None, message: DocumentMessage) -> bool:
@@ -195,4 +195,9 @@ def _superseded(state: DocumentState | None, message: DocumentMessage) -> bool:
     copy = message.item.changed_at
     if copy is None or not state.modified_at:
         return False
-    return datetime.fromisoformat(state.modified_at) > copy
+    return _utc(datetime.fromisoformat(state.modified_at)) > _utc(copy)
+
+
+def _utc(stamp: datetime) -> datetime:
+    """Lucca writes offsets; a stamp without one reads as UTC, so two stamps always compare."""
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
