@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .endpoints import (
     BOOK_PATH,
@@ -209,15 +209,9 @@ class LuccaClient:
         if with_count:
             params["fields.root"] = "count"
         response = self._call("booked", "GET", BOOKED_DOCUMENTS_PATH, params=params)
-        try:
-            parsed = BookedPage.model_validate(response.body)
-        except ValidationError as exc:
-            raise InvalidResponseError(
-                f"not a page of booked documents: {summary(exc, root='(root)', verbatim=True)}",
-                endpoint="booked",
-                status=response.status,
-                request_id=response.request_id,
-            ) from None
+        parsed = _parse_answer(
+            BookedPage, response, endpoint="booked", what="a page of booked documents"
+        )
         if with_count and (parsed.count is None or parsed.count < 0):
             raise InvalidResponseError(
                 f"booked documents answer has no valid 'count' (got {parsed.count!r})",
@@ -245,28 +239,20 @@ class LuccaClient:
         """One inbox item. Inference: the PUT/book path also answers GET (not in the reference).
         Used by ``read_document`` when the published read is refused or cannot be used."""
         response = self._call("get", "GET", DOCUMENT_PATH.format(id=document_id))
-        return _parse_item(response, endpoint="get")
+        return _parse_answer(InboxItem, response, endpoint="get", what="an inbox item")
 
     def get_published_document(self, document_id: int) -> Document:
         """One inbox item's ``document`` part, by Lucca's published read (``id``: whichever of
         the item's ids the route takes; ``read_document`` works that out)."""
         response = self._call("get", "GET", PUBLISHED_DOCUMENT_PATH.format(id=document_id))
-        try:
-            return Document.model_validate(response.body)
-        except ValidationError as exc:
-            raise InvalidResponseError(
-                f"not a document: {summary(exc, root='(root)', verbatim=True)}",
-                endpoint="get",
-                status=response.status,
-                request_id=response.request_id,
-            ) from None
+        return _parse_answer(Document, response, endpoint="get", what="a document")
 
     def update_document(self, document_id: int, body: InboxDocumentWrite) -> InboxItem:
         """PUT the complete write shape; Lucca answers with the whole updated item."""
         response = self._call(
             "put", "PUT", DOCUMENT_PATH.format(id=document_id), json_body=body.to_json()
         )
-        return _parse_item(response, endpoint="put")
+        return _parse_answer(InboxItem, response, endpoint="put", what="an inbox item")
 
     def book_document(self, document_id: int) -> Response:
         """Book: no body, ``Content-Length: 0``. Any 2xx is success (code and body unknown)."""
@@ -413,12 +399,15 @@ def _require_list_shape(body: Any, *, with_count: bool) -> dict[str, Any]:
     return body
 
 
-def _parse_item(response: Response, *, endpoint: str) -> InboxItem:
+def _parse_answer[Answer: BaseModel](
+    model: type[Answer], response: Response, *, endpoint: str, what: str
+) -> Answer:
+    """The answer's body as ``model``, or an ``InvalidResponseError`` saying it is not ``what``."""
     try:
-        return InboxItem.model_validate(response.body)
+        return model.model_validate(response.body)
     except ValidationError as exc:
         raise InvalidResponseError(
-            f"not an inbox item: {summary(exc, root='(root)', verbatim=True)}",
+            f"not {what}: {summary(exc, root='(root)', verbatim=True)}",
             endpoint=endpoint,
             status=response.status,
             request_id=response.request_id,
