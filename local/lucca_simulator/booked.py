@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from .clock import format_ticks, paris_offset, parse_timestamp
-from .listing import QueryError, parse_fields_root, parse_int
+from .listing import QueryError, parse_paging
 
 #: Lucca's conformity states of a booked document (published on the invoice's reference).
 CONFORMITY_STATES = (
@@ -84,18 +84,7 @@ def parse_booked_query(
     params: dict[str, list[str]], default_limit: int, max_limit: int
 ) -> BookedQuery:
     """Raises ``QueryError`` naming the offending parameter."""
-    for name in params:
-        if name not in SUPPORTED_PARAMETERS:
-            raise QueryError(name, f"'{name}' is not a supported filter of this endpoint.")
-    with_count = parse_fields_root(params.get("fields.root"))
-    limit = parse_int(params, "limit", default_limit)
-    if not 0 <= limit <= max_limit:
-        raise QueryError("limit", f"limit must be between 0 and {max_limit}.")
-    if limit == 0 and not with_count:
-        raise QueryError("limit", "limit=0 only asks for the count: add fields.root=count.")
-    page = parse_int(params, "page", 1)
-    if page < 1:
-        raise QueryError("page", "page starts at 1.")
+    limit, page, with_count = parse_paging(params, SUPPORTED_PARAMETERS, default_limit, max_limit)
     query = BookedQuery(limit=limit, page=page, with_count=with_count)
     for value in params.get("createdAt.from", []):
         query.predicates.append(_created_from(value))

@@ -43,18 +43,7 @@ class ListQuery:
 
 def parse_list_query(params: dict[str, list[str]], default_limit: int, max_limit: int) -> ListQuery:
     """Raises ``QueryError`` naming the offending parameter."""
-    for name in params:
-        if name not in SUPPORTED_PARAMETERS:
-            raise QueryError(name, f"'{name}' is not a supported filter of this endpoint.")
-    with_count = parse_fields_root(params.get("fields.root"))
-    limit = parse_int(params, "limit", default_limit)
-    if not 0 <= limit <= max_limit:
-        raise QueryError("limit", f"limit must be between 0 and {max_limit}.")
-    if limit == 0 and not with_count:
-        raise QueryError("limit", "limit=0 only asks for the count: add fields.root=count.")
-    page = parse_int(params, "page", 1)
-    if page < 1:
-        raise QueryError("page", "page starts at 1.")
+    limit, page, with_count = parse_paging(params, SUPPORTED_PARAMETERS, default_limit, max_limit)
     query = ListQuery(limit=limit, page=page, with_count=with_count)
     for value in params.get("document.type", []):
         query.predicates.append(_in_filter("document.type", value, DOCUMENT_TYPES, "type"))
@@ -66,6 +55,27 @@ def parse_list_query(params: dict[str, list[str]], default_limit: int, max_limit
     for value in params.get("createdAt", []):
         query.predicates.append(_created_at_filter(value))
     return query
+
+
+def parse_paging(
+    params: dict[str, list[str]], supported: frozenset[str], default_limit: int, max_limit: int
+) -> tuple[int, int, bool]:
+    """A v4 list's paging, as every such endpoint reads it: ``limit``, ``page`` (from 1) and
+    whether ``fields.root=count`` asks for the count; a parameter outside ``supported`` is
+    refused. Raises ``QueryError`` naming the offending parameter."""
+    for name in params:
+        if name not in supported:
+            raise QueryError(name, f"'{name}' is not a supported filter of this endpoint.")
+    with_count = parse_fields_root(params.get("fields.root"))
+    limit = parse_int(params, "limit", default_limit)
+    if not 0 <= limit <= max_limit:
+        raise QueryError("limit", f"limit must be between 0 and {max_limit}.")
+    if limit == 0 and not with_count:
+        raise QueryError("limit", "limit=0 only asks for the count: add fields.root=count.")
+    page = parse_int(params, "page", 1)
+    if page < 1:
+        raise QueryError("page", "page starts at 1.")
+    return limit, page, with_count
 
 
 def parse_fields_root(values: list[str] | None) -> bool:
