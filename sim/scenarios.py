@@ -223,6 +223,19 @@ def _edits_right_after_listing(
     """A person edits ``share`` of the documents within 10 s of the first listing that carries
     them ready (OCR finished): while the pipeline holds that listing's copy (queued, deciding,
     updating, booking)."""
+
+    def maybe_edit(doc_id: int) -> None:
+        if rng.random() < share:
+            world.sim.call_later(rng.uniform(0, 10), partial(_person_edits, world, truth, doc_id))
+
+    _on_first_ready_listing(world, truth, maybe_edit)
+
+
+def _on_first_ready_listing(
+    world: World, truth: dict[int, Truth], react: Callable[[int], None]
+) -> None:
+    """Calls ``react`` with each of the scenario's documents, once: the first time a listing
+    shows it ready (OCR finished)."""
     seen: set[int] = set()
 
     def listed(doc_id: int) -> None:
@@ -231,8 +244,7 @@ def _edits_right_after_listing(
         if doc_id in seen or doc_id not in truth or not ready:
             return
         seen.add(doc_id)
-        if rng.random() < share:
-            world.sim.call_later(rng.uniform(0, 10), partial(_person_edits, world, truth, doc_id))
+        react(doc_id)
 
     _listen(world, listed)
 
@@ -259,14 +271,8 @@ def _people_move_after_listing(
     the first listing that shows them ready (OCR finished): while the pipeline holds that
     listing's copy, between our listing and our booking (a book follows its listing by 5 s at
     the median: a move later than that mostly finds the document booked already)."""
-    seen: set[int] = set()
 
-    def listed(doc_id: int) -> None:
-        record = world.lucca.inbox.records[doc_id]
-        ready = record.document.get("ocrStatus") in ("Processed", "NotApplicable")
-        if doc_id in seen or doc_id not in truth or not ready:
-            return
-        seen.add(doc_id)
+    def maybe_move(doc_id: int) -> None:
         draw = rng.random()
         move = "delete" if draw < delete else "book" if draw < delete + book else None
         if move is not None:
@@ -274,7 +280,7 @@ def _people_move_after_listing(
                 rng.uniform(0, 5), partial(_person_moves, world, truth, doc_id, move)
             )
 
-    _listen(world, listed)
+    _on_first_ready_listing(world, truth, maybe_move)
 
 
 def _person_moves(world: World, truth: dict[int, Truth], doc_id: int, move: str) -> None:
