@@ -131,6 +131,19 @@ class InProcessLucca(httpx.BaseTransport):
         return response
 
 
+def simulator_client(**settings: Any) -> tuple[SimulatorApp, httpx.Client]:
+    """A small simulated inbox (12 documents, seed 5, no rate limit to speak of, ``settings``
+    over that) and an httpx client talking to it in process, with the API key."""
+    config = SimulatorConfig(invoices=12, seed=5, rate_limit=10_000).updated(settings)
+    app = SimulatorApp(config)
+    client = httpx.Client(
+        transport=InProcessLucca(app),
+        base_url="http://127.0.0.1",
+        headers={"Authorization": f"lucca application={config.api_key}"},
+    )
+    return app, client
+
+
 def on(endpoint: str, action: Callable[[], None], *, call: int = 1) -> Callable[[Route], None]:
     """A hook running ``action`` as the ``call``-th request to ``endpoint`` reaches Lucca."""
     seen = 0

@@ -6,33 +6,20 @@ bookings; our later book meets what ``second_book`` plays for a booked document)
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 
-from local.lucca_simulator import SimulatorConfig
 from local.lucca_simulator.app import SimulatorApp
-from tests.harness import InProcessLucca, book_url, doc_url
+from tests.harness import book_url, doc_url, simulator_client
 
 LIST = "/cleemy-procurement/services/inbox"
 PUBLISHED = "/cleemy-procurement/api/documents/{}"
 
 
-def lucca(**settings: Any) -> tuple[SimulatorApp, httpx.Client]:
-    config = SimulatorConfig(invoices=12, seed=5, rate_limit=10_000).updated(settings)
-    app = SimulatorApp(config)
-    client = httpx.Client(
-        transport=InProcessLucca(app),
-        base_url="http://127.0.0.1",
-        headers={"Authorization": f"lucca application={config.api_key}"},
-    )
-    return app, client
-
-
 @pytest.fixture
 def default() -> Iterator[tuple[SimulatorApp, httpx.Client]]:
-    app, client = lucca()
+    app, client = simulator_client()
     yield app, client
     client.close()
 
@@ -66,7 +53,7 @@ def test_a_deleted_document_leaves_the_listing_and_every_call_answers_404(
 def test_a_deleted_document_answers_404_to_a_book_whatever_a_booked_one_answers(
     second_book: int,
 ) -> None:
-    app, client = lucca(second_book=second_book)
+    app, client = simulator_client(second_book=second_book)
     doc = ready_ids(app)[0]
     app.person_moves(doc, "delete")
 
@@ -78,7 +65,7 @@ def test_a_deleted_document_answers_404_to_a_book_whatever_a_booked_one_answers(
 def test_a_document_booked_by_a_person_answers_our_book_as_a_booked_one(
     second_book: int,
 ) -> None:
-    app, client = lucca(second_book=second_book)
+    app, client = simulator_client(second_book=second_book)
     doc = ready_ids(app)[0]
 
     assert app.person_moves(doc, "book") is True

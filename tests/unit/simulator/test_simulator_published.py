@@ -12,31 +12,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 
 from local.lucca_simulator import ConfigError, SimulatorConfig
 from local.lucca_simulator.app import SimulatorApp
 from local.lucca_simulator.config import DEFAULT_CATEGORY_WEIGHTS, OPT_IN_CATEGORIES
 from local.lucca_simulator.faults import Fault
-from tests.harness import InProcessLucca, book_url, doc_url
+from tests.harness import book_url, doc_url, simulator_client
 
 LIST = "/cleemy-procurement/services/inbox"
 
 
 def published_url(url_id: int) -> str:
     return f"/cleemy-procurement/api/documents/{url_id}"
-
-
-def lucca(**settings: Any) -> tuple[SimulatorApp, httpx.Client]:
-    config = SimulatorConfig(invoices=12, seed=5, rate_limit=10_000).updated(settings)
-    app = SimulatorApp(config)
-    client = httpx.Client(
-        transport=InProcessLucca(app),
-        base_url="http://127.0.0.1",
-        headers={"Authorization": f"lucca application={config.api_key}"},
-    )
-    return app, client
 
 
 def ready(app: SimulatorApp) -> list[dict[str, Any]]:
@@ -48,7 +36,7 @@ def ready(app: SimulatorApp) -> list[dict[str, Any]]:
 
 
 def test_by_default_it_is_served_keyed_by_the_document_id_and_answers_the_document_part() -> None:
-    app, client = lucca()
+    app, client = simulator_client()
     doc = ready(app)[0]
     item_id, document_id = doc["id"], doc["documentId"]
     assert item_id != document_id
@@ -65,7 +53,7 @@ def test_by_default_it_is_served_keyed_by_the_document_id_and_answers_the_docume
 
 
 def test_keyed_by_the_item_id_it_answers_the_same_document_under_the_other_id() -> None:
-    app, client = lucca(published_key="item")
+    app, client = simulator_client(published_key="item")
     doc = ready(app)[0]
 
     answer = client.get(published_url(doc["id"]))
@@ -77,7 +65,7 @@ def test_keyed_by_the_item_id_it_answers_the_same_document_under_the_other_id() 
 
 @pytest.mark.parametrize("status", [404, 405])
 def test_absent_it_answers_the_same_routing_refusal_for_every_id(status: int) -> None:
-    app, client = lucca(published_route="absent", absent_published_status=status)
+    app, client = simulator_client(published_route="absent", absent_published_status=status)
     doc = ready(app)[0]
 
     answers = [client.get(published_url(i)) for i in (doc["id"], doc["documentId"], 999_999)]
@@ -90,7 +78,7 @@ def test_absent_it_answers_the_same_routing_refusal_for_every_id(status: int) ->
 
 
 def test_the_two_gets_are_switched_apart() -> None:
-    app, client = lucca(get_route="absent")
+    app, client = simulator_client(get_route="absent")
     doc = ready(app)[0]
     assert client.get(published_url(doc["documentId"])).status_code == 200
     assert client.get(doc_url(doc["id"])).status_code == 405
@@ -100,7 +88,7 @@ def test_the_two_gets_are_switched_apart() -> None:
 
 
 def test_a_booked_document_is_not_found_by_it() -> None:
-    app, client = lucca()
+    app, client = simulator_client()
     doc = ready(app)[0]
     assert client.post(book_url(doc["id"])).status_code == 200
     assert client.get(published_url(doc["documentId"])).status_code == 404
@@ -108,7 +96,7 @@ def test_a_booked_document_is_not_found_by_it() -> None:
 
 def test_it_is_logged_and_faulted_as_the_item_it_reads() -> None:
     """Requests are counted per inbox item, whichever GET read it and by whichever id."""
-    app, client = lucca()
+    app, client = simulator_client()
     doc = ready(app)[0]
     app.script_faults("get", doc["id"], [Fault("503", after_operation=False, variant=0.0)])
 
@@ -146,13 +134,13 @@ def amounts_currencies(item: dict[str, Any]) -> set[str]:
 def test_the_invalid_currency_category_is_off_by_default() -> None:
     assert "currency_invalid" in OPT_IN_CATEGORIES
     assert "currency_invalid" not in DEFAULT_CATEGORY_WEIGHTS
-    app, _ = lucca(invoices=200)
+    app, _ = simulator_client(invoices=200)
     assert {d["category"] for d in app.state()["documents"]} <= set(DEFAULT_CATEGORY_WEIGHTS)
 
 
 @pytest.mark.parametrize("value", ["Invalid", "EURO", "€"])
 def test_invalid_currency_documents_carry_the_value_on_every_amount(value: str) -> None:
-    app, client = lucca(
+    app, client = simulator_client(
         category_weights={"ready": 1.0, "currency_invalid": 1.0}, invalid_currency=value
     )
     items = client.get(LIST, params={"limit": 1000}).json()["items"]
@@ -172,7 +160,7 @@ def test_invalid_currency_documents_carry_the_value_on_every_amount(value: str) 
 
 
 def test_invalid_currency_shapes_the_inbox_so_it_takes_a_reset() -> None:
-    app, _ = lucca()
+    app, _ = simulator_client()
     with pytest.raises(ConfigError, match="reset"):
         app.configure({"invalid_currency": "EURO"})
     with pytest.raises(ConfigError, match="invalid_currency"):

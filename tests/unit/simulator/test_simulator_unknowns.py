@@ -17,26 +17,15 @@ import pytest
 from local.lucca_simulator import ConfigError, SimulatorConfig
 from local.lucca_simulator.app import SimulatorApp
 from local.lucca_simulator.faults import Fault
-from tests.harness import InProcessLucca, book_url, doc_url
+from tests.harness import book_url, doc_url, simulator_client
 
 LIST = "/cleemy-procurement/services/inbox"
 SIMULATOR = Path(__file__).resolve().parents[3] / "local" / "lucca_simulator"
 
 
-def lucca(**settings: Any) -> tuple[SimulatorApp, httpx.Client]:
-    config = SimulatorConfig(invoices=12, seed=5, rate_limit=10_000).updated(settings)
-    app = SimulatorApp(config)
-    client = httpx.Client(
-        transport=InProcessLucca(app),
-        base_url="http://127.0.0.1",
-        headers={"Authorization": f"lucca application={config.api_key}"},
-    )
-    return app, client
-
-
 @pytest.fixture
 def default() -> Iterator[tuple[SimulatorApp, httpx.Client]]:
-    app, client = lucca()
+    app, client = simulator_client()
     yield app, client
     client.close()
 
@@ -81,8 +70,8 @@ def test_the_urls_take_the_item_id_and_the_nested_id_names_nothing(
 
 
 def test_an_offset_of_zero_plays_the_same_number_and_keeps_the_seeded_inbox() -> None:
-    _, client_a = lucca()
-    _, client_b = lucca(document_id_offset=0)
+    _, client_a = simulator_client()
+    _, client_b = simulator_client(document_id_offset=0)
     items_a = client_a.get(LIST, params={"limit": 1000}).json()["items"]
     items_b = client_b.get(LIST, params={"limit": 1000}).json()["items"]
 
@@ -117,7 +106,7 @@ def test_the_offset_shapes_the_inbox_so_it_takes_a_reset(
 
 @pytest.mark.parametrize("status", [405, 404])
 def test_an_absent_get_route_answers_the_same_for_every_id(status: int) -> None:
-    app, client = lucca(get_route="absent", absent_get_status=status)
+    app, client = simulator_client(get_route="absent", absent_get_status=status)
     doc_id, other = [d["id"] for d in app.state()["documents"] if d["category"] == "ready"][:2]
     assert client.post(book_url(doc_id)).status_code == 200
     # Booked, in the inbox, never existed: one answer.
@@ -134,7 +123,7 @@ def test_an_absent_get_route_answers_the_same_for_every_id(status: int) -> None:
 
 
 def test_an_absent_get_route_still_spends_the_budget_and_is_logged() -> None:
-    app, client = lucca(get_route="absent", rate_limit=2)
+    app, client = simulator_client(get_route="absent", rate_limit=2)
     doc_id = ready_id(app)
     assert [client.get(doc_url(doc_id)).status_code for _ in range(3)] == [405, 405, 429]
     assert [e["endpoint"] for e in app.requests()] == ["get"] * 3
@@ -145,7 +134,7 @@ def test_get_route_settings_are_checked() -> None:
         SimulatorConfig(get_route="maybe")
     with pytest.raises(ConfigError, match="absent_get_status"):
         SimulatorConfig(absent_get_status=410)
-    app, client = lucca()
+    app, client = simulator_client()
     app.configure({"get_route": "absent"})  # a server setting: no reset needed
     assert client.get(doc_url(ready_id(app))).status_code == 405
 
@@ -155,7 +144,7 @@ def test_get_route_settings_are_checked() -> None:
 
 @pytest.mark.parametrize("status", [404, 400])
 def test_a_second_book_answers_the_configured_status(status: int) -> None:
-    app, client = lucca(second_book=status)
+    app, client = simulator_client(second_book=status)
     doc_id = ready_id(app)
     assert client.post(book_url(doc_id)).status_code == 200
 
@@ -175,7 +164,7 @@ def test_second_book_is_400_or_404() -> None:
 
 
 def test_listing_orders() -> None:
-    app, client = lucca()
+    app, client = simulator_client()
     by_id = listed_ids(client)
     assert by_id == sorted(by_id)
 
@@ -189,7 +178,7 @@ def test_listing_orders() -> None:
 
 
 def test_shuffled_pages_overlap_and_skip_although_nothing_changes() -> None:
-    _, client = lucca(listing_order="shuffled")
+    _, client = simulator_client(listing_order="shuffled")
     seen: list[int] = []
     for page in (1, 2, 3):
         seen += listed_ids(client, limit=5, page=page)
@@ -201,14 +190,14 @@ def test_shuffled_pages_overlap_and_skip_although_nothing_changes() -> None:
 def test_a_shuffled_listing_is_the_same_for_the_same_seed() -> None:
     orders = []
     for _ in range(2):
-        _, client = lucca(listing_order="shuffled")
+        _, client = simulator_client(listing_order="shuffled")
         orders.append([listed_ids(client) for _ in range(3)])
     assert orders[0] == orders[1]
 
 
 @pytest.mark.parametrize("order", ["id", "reverse"])
 def test_new_documents_first_last_or_in_order(order: str) -> None:
-    app, client = lucca(listing_order=order)
+    app, client = simulator_client(listing_order=order)
     seeded = listed_ids(client)
     added = app.add_generated(3)
     arranged = sorted(added, reverse=order == "reverse")
@@ -222,7 +211,7 @@ def test_new_documents_first_last_or_in_order(order: str) -> None:
 
 
 def test_new_documents_first_shift_the_next_page() -> None:
-    app, client = lucca(new_documents="first")
+    app, client = simulator_client(new_documents="first")
     first_page = listed_ids(client, limit=5, page=1)
     app.add_generated(2)
     second_page = listed_ids(client, limit=5, page=2)
@@ -241,7 +230,7 @@ def test_listing_order_settings_are_checked() -> None:
 
 
 def test_scripted_faults_hit_one_document_in_order_and_leave_the_seeded_draws() -> None:
-    app, client = lucca()
+    app, client = simulator_client()
     doc_id = ready_id(app)
     applied_then_lost = Fault("drop", after_operation=True, variant=0.0)
     app.script_faults("book", doc_id, [applied_then_lost, None])
